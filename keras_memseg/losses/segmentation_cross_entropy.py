@@ -1,0 +1,57 @@
+"""Pixel-wise softmax cross-entropy that skips the ignore label (spec section 3)."""
+
+import keras
+from keras import ops
+
+from keras_memseg.losses import label_checks
+
+
+def masked_cross_entropy(labels, logits, ignore_index=255, check_range=True):
+    """Mean softmax cross-entropy over the pixels whose label is not `ignore_index`.
+
+    Args:
+        labels: int labels `(B, H, W)` or `(B, H, W, 1)`.
+        logits: `(B, H, W, K)` logits at the label resolution.
+        ignore_index: skipped label value.
+        check_range: fail (TensorFlow graph assertion, eager check elsewhere) on a
+            label outside `[0, K)` that is not `ignore_index`.
+
+    Returns a float32 scalar; 0 when every pixel is ignored (never NaN).
+    """
+    labels = ops.convert_to_tensor(labels)
+    if len(labels.shape) == len(logits.shape):
+        labels = labels[..., 0]
+    labels = ops.cast(labels, "int32")
+    num_classes = logits.shape[-1]
+    if check_range:
+        labels = label_checks.assert_labels_in_range(labels, num_classes, ignore_index)
+    valid = ops.not_equal(labels, ignore_index)
+    safe = ops.where(valid, labels, 0)
+    log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+    nll = -ops.take_along_axis(log_probs, safe[..., None], axis=-1)[..., 0]
+    weights = ops.cast(valid, "float32")
+    return ops.sum(nll * weights) / ops.maximum(ops.sum(weights), 1.0)
+
+
+@keras.saving.register_keras_serializable(package="keras_memseg")
+class SegmentationCrossEntropy(keras.losses.Loss):
+    """`keras.losses.Loss` wrapper of `masked_cross_entropy` (for `compile(loss=...)`).
+
+    Example:
+    >>> import numpy as np
+    >>> loss = SegmentationCrossEntropy(ignore_index=255)
+    >>> labels = np.array([[[0, 255]]], "int32")
+    >>> logits = np.zeros((1, 1, 2, 3), "float32")
+    >>> round(float(loss(labels, logits)), 4)   # log(3) over the one valid pixel
+    1.0986
+    """
+
+    def __init__(self, ignore_index=255, name="segmentation_cross_entropy", **kwargs):
+        super().__init__(name=name, reduction="sum", **kwargs)
+        self.ignore_index = int(ignore_index)
+
+    def call(self, y_true, y_pred):
+        return masked_cross_entropy(y_true, y_pred, self.ignore_index)
+
+    def get_config(self):
+        return {"name": self.name, "ignore_index": self.ignore_index}

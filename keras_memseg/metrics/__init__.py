@@ -1,0 +1,1 @@
+"""Metrics: the confusion-matrix segmentation metric (see the evaluation issue)."""

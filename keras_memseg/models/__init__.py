@@ -1,0 +1,4 @@
+"""Models: MemorySegmenter (MCIBI) and the DeepLabV3 baseline."""
+
+from keras_memseg.models.deeplabv3 import DeepLabV3
+from keras_memseg.models.memory_segmenter import MemorySegmenter
