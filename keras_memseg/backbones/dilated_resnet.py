@@ -99,6 +99,7 @@ class DilatedResNetBackbone(keras.Model):
                 f"output_stride must be one of {sorted(_OUTPUT_STRIDES)}, got {output_stride}")
         stem_channels = base_channels // 2 if stem_channels is None else stem_channels
         kind, counts = _DEPTHS[depth]
+        expansion = 4 if kind == "bottleneck" else 1
         strides, dilations = _OUTPUT_STRIDES[output_stride]
         sync = bool(sync_batchnorm)
 
@@ -119,7 +120,8 @@ class DilatedResNetBackbone(keras.Model):
                 d = dilation // 2 if (first and dilation > 1) else dilation  # contract
                 x = _block(
                     x, kind, filters, stride if first else 1, d,
-                    shortcut=first and (kind == "bottleneck" or stage > 0),
+                    # mmcv's rule: project when the stride or the width changes.
+                    shortcut=first and (stride != 1 or x.shape[-1] != filters * expansion),
                     name=f"stack{stage}_block{block}", sync=sync,
                 )
             pyramid[f"P{stage + 2}"] = x

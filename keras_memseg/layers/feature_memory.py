@@ -167,7 +167,9 @@ class FeatureMemory(keras.layers.Layer):
         probs = ops.cast(probs, "float32")
         if self.hard_aggregate:
             probs = ops.one_hot(ops.argmax(probs, axis=-1), self.num_classes)
-        memory = ops.stop_gradient(ops.convert_to_tensor(self.memory))
+        # A snapshot, not a view: on PyTorch the variable is updated in place later in
+        # the same step (`update`), which would invalidate a view saved for backward.
+        memory = ops.stop_gradient(ops.copy(self.memory))
         out = ops.einsum("bhwk,knc->bhwnc", probs, memory)
         if self.feats_per_class == 1:
             out = out[..., 0, :]

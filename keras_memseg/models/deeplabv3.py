@@ -35,7 +35,7 @@ class DeepLabV3(SegmenterBase):
         self.decoder = SegmentationDecoder(self.num_classes, None, dropout=self.dropout,
                                            name="decoder")
 
-    def forward(self, images, training=False):
+    def forward_heads(self, images, training=False):
         pyramid = self.pyramid(images, training=training)
         context = self.context_module(pyramid["P5"], training=training)
         result = {"logits": self.decoder(context, training=training)}

@@ -134,7 +134,7 @@ class MemorySegmenter(SegmenterBase):
         keys = ["stage2", "stage1"] + (["aux"] if self.aux else [])
         return tuple(keys + (["memory"] if self.memory_loss else []))
 
-    def forward(self, images, training=False):
+    def forward_heads(self, images, training=False):
         pyramid = self.pyramid(images, training=training)
         c4 = pyramid["P5"]
         feats = self.bottleneck(c4, training=training)  # (B, h, w, C): F
@@ -170,8 +170,11 @@ class MemorySegmenter(SegmenterBase):
     def _extra_losses(self, y, y_pred, training):
         if not training:
             return {}
+        # Everything derived from the step counter is computed before the update:
+        # on TensorFlow a variable read placed after its assign sees the new value.
         step = ops.convert_to_tensor(self.memory.num_updates)
         momentum = self.momentum_at(step)
+        active = ops.cast(step >= float(self.memory_loss_start_step), "float32")
         self.momentum_tracker.update_state(momentum)
         new_memory = self.memory.update(y_pred["features"], y, momentum)
         if not self.memory_loss:
@@ -182,7 +185,6 @@ class MemorySegmenter(SegmenterBase):
         logits = self.decoder_stage2(ops.cast(rows, self.compute_dtype), training=True)
         targets = ops.reshape(ops.repeat(ops.arange(k)[:, None], n, axis=1), (k * n, 1, 1))
         loss = masked_cross_entropy(targets, logits, self.ignore_index, check_range=False)
-        active = ops.cast(step >= float(self.memory_loss_start_step), "float32")
         return {"memory": loss * active}
 
     # -- inference guard ---------------------------------------------------
@@ -191,7 +193,7 @@ class MemorySegmenter(SegmenterBase):
         return not np.any(ops.convert_to_numpy(self.memory.memory))
 
     def _warn_if_memory_empty(self, what):
-        if self.built and self.memory_is_empty():
+        if self.memory_is_empty():
             warnings.warn(
                 f"MemorySegmenter.{what}: the feature memory is all zero. It is filled by "
                 "training and saved with the model; a model evaluated with an empty memory "

@@ -71,8 +71,13 @@ class SegmenterBase(keras.Model):
     def _loss_keys(self):
         return ("stage2", "aux") if self.aux else ("stage2",)
 
-    def forward(self, images, training=False):
-        """Returns a dict with at least `logits` at feature resolution."""
+    def forward_heads(self, images, training=False):
+        """Returns a dict with at least `logits` at feature resolution.
+
+        Not named `forward`: on the PyTorch backend a Keras layer is a
+        `torch.nn.Module` whose `__call__` dispatches to `forward`, so overriding
+        `forward` would bypass `call` (and return feature-resolution logits).
+        """
         raise NotImplementedError  # abstract: MemorySegmenter and DeepLabV3 implement it
 
     def _extra_losses(self, y, y_pred, training):
@@ -80,7 +85,7 @@ class SegmenterBase(keras.Model):
 
     # -- shared --------------------------------------------------------------
     def call(self, images, training=False):
-        out = self.forward(images, training=training)
+        out = self.forward_heads(images, training=training)
         logits = resize_to(out["logits"], images)
         if not training:
             return logits

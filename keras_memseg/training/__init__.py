@@ -1,4 +1,12 @@
-"""Training: schedules (backend-agnostic); the TF trainer lives in `training.trainer`."""
+"""Training: schedules, recipe configs and the absl CLI (backend-agnostic, light imports).
 
+The TensorFlow trainer lives in `keras_memseg.training.trainer` (`train(config)`),
+strategy selection in `keras_memseg.training.strategy`; import them explicitly.
+"""
+
+from keras_memseg.training.cli import run_recipe
+from keras_memseg.training.config import RECIPES
+from keras_memseg.training.config import RecipeConfig
+from keras_memseg.training.config import get_recipe
 from keras_memseg.training.schedules import PolyDecay
 from keras_memseg.training.schedules import TiedMomentum

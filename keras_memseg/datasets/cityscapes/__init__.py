@@ -1,0 +1,1 @@
+"""Cityscapes (gtFine), 19 train ids; see `cityscapes_dataset_builder`."""

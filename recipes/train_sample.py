@@ -1,0 +1,9 @@
+"""Trains a small MCIBI model on the bundled CamVid sample (a few minutes on CPU), then
+evaluates it, prints the per-class table and writes runs/sample/ (checkpoints, TensorBoard
+logs, overlays, eval.json). Every RecipeConfig field is a flag (e.g. --max_steps=20).
+"""
+
+from keras_memseg.training import run_recipe
+
+if __name__ == "__main__":
+    run_recipe("sample")

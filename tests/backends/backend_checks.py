@@ -1,0 +1,359 @@
+"""Backend checks, each run in a fresh process (Keras fixes the backend at import).
+
+Usage:
+    KERAS_BACKEND=jax python tests/backends/backend_checks.py CHECK [CHECK ...] [--out DIR]
+
+Checks (see `CHECKS`): `forward`, `memory_update`, `fit_eager`, `fit_compiled`,
+`callback`, `save`, `load`, `timing`, `mixed_precision`, `data_parallel` (JAX, run
+with `XLA_FLAGS=--xla_force_host_platform_device_count=2`). Each prints one line
+`RESULT <check> <json>` on success and raises (non-zero exit) on failure, so
+`tests/backends/test_backends.py` only checks the return code and shows the output.
+
+Numbers are checked against `tests/memory_reference.py` (a NumPy loop-over-classes
+transcription) and a NumPy bilinear upsampling written here, not against the
+package's own `bilinear_resize_matrix`.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from keras import ops  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from memory_reference import reference_update  # noqa: E402
+
+from keras_memseg.backbones import DilatedResNetBackbone  # noqa: E402
+from keras_memseg.layers import FeatureMemory  # noqa: E402
+from keras_memseg.models import MemorySegmenter  # noqa: E402
+
+BACKEND = keras.backend.backend()
+NUM_CLASSES = 4  # classes 0..2 appear in the data, class 3 never does
+SEEN = (0, 1, 2)
+MOMENTUM = 0.9
+
+
+# ----------------------------------------------------------------- helpers
+def _result(check, **values):
+    print(f"RESULT {check} {json.dumps(values, sort_keys=True)}", flush=True)
+
+
+def _np(x):
+    return np.asarray(ops.convert_to_numpy(x))
+
+
+def _model(seed=0, dropout=0.0):
+    keras.utils.set_random_seed(seed)
+    backbone = DilatedResNetBackbone(depth=18, base_channels=8)
+    return MemorySegmenter(backbone, num_classes=NUM_CLASSES, context="aspp", feats_channels=16,
+                           transform_channels=8, aux_channels=8, dropout=dropout,
+                           memory_momentum=MOMENTUM)
+
+
+def _data(batch=2, size=32, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((batch, size, size, 3)).astype("float32")
+    # Blocky labels (learnable), classes 0..2 only, a few ignore pixels.
+    coarse = rng.integers(0, len(SEEN), (batch, size // 8, size // 8))
+    y = np.repeat(np.repeat(coarse, 8, axis=1), 8, axis=2).astype("int32")
+    y[:, :2, :2] = 255
+    return x, y
+
+
+def _bilinear_upsample(feats, out_h, out_w):
+    """Half-pixel bilinear resize of (B, h, w, C) with NumPy gathers (align_corners=False)."""
+
+    def axis_taps(out_size, in_size):
+        src = np.clip((np.arange(out_size) + 0.5) * (in_size / out_size) - 0.5, 0, None)
+        low = np.floor(src).astype(int).clip(max=in_size - 1)
+        high = np.minimum(low + 1, in_size - 1)
+        return low, high, src - low
+
+    feats = np.asarray(feats, np.float64)
+    lo, hi, fy = axis_taps(out_h, feats.shape[1])
+    rows = feats[:, lo] * (1 - fy)[None, :, None, None] + feats[:, hi] * fy[None, :, None, None]
+    lo, hi, fx = axis_taps(out_w, feats.shape[2])
+    return rows[:, :, lo] * (1 - fx)[None, None, :, None] + rows[:, :, hi] * fx[None, None, :, None]
+
+
+def _reference_step(memory, feats, labels):
+    up = _bilinear_upsample(feats, labels.shape[1], labels.shape[2])
+    return reference_update(memory, up.reshape(-1, up.shape[-1]), labels.reshape(-1), MOMENTUM)
+
+
+def _memory(model):
+    return _np(model.memory.memory)
+
+
+def _check_memory_rows(memory):
+    filled = np.any(memory != 0, axis=(1, 2))
+    expected = np.isin(np.arange(NUM_CLASSES), SEEN)
+    assert np.array_equal(filled, expected), f"filled rows {filled}, expected {expected}"
+    assert np.all(np.isfinite(memory)), "non-finite memory"
+
+
+# ------------------------------------------------------------------ checks
+def check_forward(args):
+    model = _model()
+    x, _ = _data()
+    logits = model(x)
+    assert tuple(logits.shape) == (2, 32, 32, NUM_CLASSES), logits.shape
+    assert keras.backend.standardize_dtype(logits.dtype) == "float32", logits.dtype
+    train = model(x, training=True)
+    shapes = {k: tuple(v.shape) for k, v in train.items()}
+    assert shapes == {"logits": (2, 32, 32, 4), "stage1": (2, 32, 32, 4), "aux": (2, 32, 32, 4),
+                      "features": (2, 4, 4, 16)}, shapes
+    read = model.memory(np.full((2, 4, 4, NUM_CLASSES), 0.25, "float32"))
+    assert tuple(read.shape) == (2, 4, 4, 16), read.shape
+    _result("forward", train_shapes={k: list(v) for k, v in shapes.items()})
+
+
+def _fit_and_compare(run_eagerly):
+    """10 fit() steps on one batch; steps 1 and 10 are checked against the reference."""
+    model = _model()
+    model.compile(optimizer=keras.optimizers.SGD(0.05), run_eagerly=run_eagerly)
+    x, y = _data()
+    losses, errors = [], []
+
+    def one_step():
+        # dropout=0: the step sees the same features as this training-mode call
+        # (weights move only after the loss; BN uses batch statistics).
+        feats = _np(model(x, training=True)["features"])
+        expected = _reference_step(_memory(model), feats, y)
+        losses.extend(model.fit(x, y, batch_size=2, epochs=1, verbose=0).history["loss"])
+        got = _memory(model)
+        errors.append(float(np.max(np.abs(got - expected))))
+        return got
+
+    memory = one_step()  # first-seen: the class means
+    _check_memory_rows(memory)
+    losses.extend(model.fit(x, y, batch_size=2, epochs=8, verbose=0).history["loss"])
+    before = _memory(model)
+    memory = one_step()  # the similarity-weighted EMA
+    _check_memory_rows(memory)
+    assert np.any(memory != before), "memory did not change in the last step"
+    assert max(errors) <= 1e-5, f"memory vs NumPy transcription: max abs errors {errors}"
+    assert losses[-1] < losses[0], f"loss did not fall: {losses}"
+    assert all(np.isfinite(losses)), losses
+    return model, losses, errors
+
+
+def check_fit_eager(args):
+    model, losses, errors = _fit_and_compare(run_eagerly=True)
+    _result("fit_eager", losses=[round(v, 4) for v in losses], max_err=max(errors),
+            run_eagerly=True)
+
+
+def check_fit_compiled(args):
+    model, losses, errors = _fit_and_compare(run_eagerly=False)
+    _result("fit_compiled", losses=[round(v, 4) for v in losses], max_err=max(errors),
+            jit_compile=model.jit_compile)
+
+
+def check_memory_update(args):
+    """Layer-level update (eager) vs the transcription, n = 1 and 3, several steps."""
+    rng = np.random.default_rng(1)
+    worst = 0.0
+    for slots in (1, 3):
+        layer = FeatureMemory(5, 6, feats_per_class=slots, chunk_elements=50)
+        expected = np.zeros((5, slots, 6))
+        for step in range(slots + 3):
+            feats = rng.normal(size=(2, 4, 5, 6)).astype("float32")
+            labels = rng.integers(0, 4, size=(2, 16, 20)).astype("int32")
+            labels[rng.random(labels.shape) < 0.15] = 255
+            if step == 1:
+                labels[labels == 2] = 255  # an absent class must not move
+            expected = _reference_step(expected, feats, labels)
+            layer.update(feats, labels, MOMENTUM)
+            err = float(np.max(np.abs(_np(layer.memory) - expected)))
+            assert err <= 1e-5, f"slots={slots} step={step}: max abs err {err}"
+            worst = max(worst, err)
+        assert not np.any(_np(layer.memory)[4]), "class never seen must stay zero"
+    _result("memory_update", max_err=worst)
+
+
+def check_callback(args):
+    """What a callback reading the memory in on_train_batch_end sees (JAX: state sync)."""
+    model = _model()
+    model.compile(optimizer=keras.optimizers.SGD(0.05))
+    x, y = _data(batch=6, seed=3)
+    seen = {"self.model": [], "captured": [], "captured_error": []}
+
+    class Reader(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            # `self.model` syncs the JAX state into the variables before returning.
+            seen["self.model"].append(_np(self.model.memory.memory))
+            try:
+                seen["captured"].append(_np(model.memory.memory))
+            except Exception as error:  # noqa: BLE001 - report what a closure sees
+                seen["captured_error"].append(repr(error)[:120])
+
+    class CapturedFirst(keras.callbacks.Callback):
+        # Runs before Reader: reads the captured model before anything synced it.
+        def on_train_batch_end(self, batch, logs=None):
+            try:
+                seen.setdefault("captured_first", []).append(_np(model.memory.memory))
+            except Exception as error:  # noqa: BLE001
+                seen["captured_error"].append(repr(error)[:120])
+
+    model.fit(x, y, batch_size=2, epochs=1, verbose=0, shuffle=False,
+              callbacks=[CapturedFirst(), Reader()])
+    synced = seen["self.model"]
+    assert len(synced) == 3, len(synced)
+    # Each batch changes the memory and the last reading equals the final value.
+    assert not np.any(synced[0][3]) and np.any(synced[0][:3])
+    for a, b in zip(synced, synced[1:]):
+        assert np.any(a != b), "memory reading did not change between batches"
+    np.testing.assert_allclose(synced[-1], _memory(model), atol=0)
+    first = seen.get("captured_first", [])
+    stale = [i for i, (a, b) in enumerate(zip(first, synced)) if not np.array_equal(a, b)]
+    helper = [_np(model.memory_value()) if hasattr(model, "memory_value") else None]
+    _result("callback", self_model_current=True, captured_reads=len(first),
+            captured_stale_batches=stale, captured_errors=seen["captured_error"][:2],
+            helper_available=helper[0] is not None)
+
+
+def check_save(args):
+    """Trains 3 steps, saves `.keras` + `.weights.h5` + inputs/outputs under --out/<backend>."""
+    out = os.path.join(args.out, BACKEND)
+    os.makedirs(out, exist_ok=True)
+    model = _model(seed=7)
+    model.compile(optimizer=keras.optimizers.SGD(0.05))
+    x, y = _data(seed=7)
+    model.fit(x, y, batch_size=2, epochs=3, verbose=0)
+    memory = _memory(model)
+    _check_memory_rows(memory)
+    model.save(os.path.join(out, "model.keras"))
+    model.save_weights(os.path.join(out, "model.weights.h5"))
+    logits = _np(model(x))
+    np.savez(os.path.join(out, "reference.npz"), x=x, logits=logits, memory=memory)
+    # Same backend: the saved file keeps the memory trained by fit().
+    loaded = keras.saving.load_model(os.path.join(out, "model.keras"))
+    np.testing.assert_array_equal(_memory(loaded), memory)
+    np.testing.assert_allclose(_np(loaded(x)), logits, atol=1e-5)
+    _result("save", out=out)
+
+
+def check_load(args):
+    """Loads every other backend's saved model; same outputs (1e-4) and memory."""
+    compared = {}
+    for source in sorted(os.listdir(args.out)):
+        if source == BACKEND:
+            continue
+        folder = os.path.join(args.out, source)
+        ref = np.load(os.path.join(folder, "reference.npz"))
+        loaded = keras.saving.load_model(os.path.join(folder, "model.keras"))
+        np.testing.assert_allclose(_memory(loaded), ref["memory"], atol=0, rtol=0)
+        err = float(np.max(np.abs(_np(loaded(ref["x"])) - ref["logits"])))
+        assert err <= 1e-4, f".keras from {source}: logits max abs err {err}"
+        fresh = _model(seed=11)
+        fresh(ref["x"][:1])  # build
+        fresh.load_weights(os.path.join(folder, "model.weights.h5"))
+        np.testing.assert_allclose(_memory(fresh), ref["memory"], atol=0, rtol=0)
+        err_h5 = float(np.max(np.abs(_np(fresh(ref["x"])) - ref["logits"])))
+        assert err_h5 <= 1e-4, f".weights.h5 from {source}: logits max abs err {err_h5}"
+        compared[source] = {"keras": err, "weights_h5": err_h5}
+    assert compared, f"no saved models from other backends under {args.out}"
+    _result("load", max_abs_err=compared)
+
+
+def check_timing(args):
+    """Median wall time of a fit() step of the tiny model (batch 2, 64x64) after warm-up."""
+    model = _model()
+    model.compile(optimizer=keras.optimizers.SGD(0.01))
+    x, y = _data(batch=2 * 14, size=64)
+    stamps = []
+
+    class Clock(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            float(_np(logs["loss"]))  # block on the step (JAX dispatches asynchronously)
+            stamps.append(time.perf_counter())
+
+    model.fit(x, y, batch_size=2, epochs=1, verbose=0, shuffle=False, callbacks=[Clock()])
+    steps = np.diff(stamps)[3:]  # the first steps include tracing/compilation
+    _result("timing", median_step_ms=round(1e3 * float(np.median(steps)), 1),
+            steps=len(steps), jit_compile=model.jit_compile)
+
+
+def check_mixed_precision(args):
+    """A couple of fit() steps under each mixed policy: memory and logits stay float32."""
+    outcome = {}
+    for policy in ("mixed_bfloat16", "mixed_float16"):
+        keras.mixed_precision.set_dtype_policy(policy)
+        try:
+            model = _model()
+            model.compile(optimizer=keras.optimizers.SGD(0.05))
+            x, y = _data()
+            history = model.fit(x, y, batch_size=2, epochs=2, verbose=0).history["loss"]
+            memory = model.memory.memory
+            assert keras.backend.standardize_dtype(memory.dtype) == "float32", memory.dtype
+            _check_memory_rows(_memory(model))
+            logits = model(x)
+            assert keras.backend.standardize_dtype(logits.dtype) == "float32", logits.dtype
+            assert all(np.isfinite(history)), history
+            outcome[policy] = {"losses": [round(v, 4) for v in history],
+                               "compute_dtype": model.bottleneck.compute_dtype}
+        finally:
+            keras.mixed_precision.set_dtype_policy("float32")
+    _result("mixed_precision", **outcome)
+
+
+def check_data_parallel(args):
+    """JAX DataParallel over 2 CPU devices == one device: memory after 2 steps (1e-5)."""
+    import jax
+
+    assert BACKEND == "jax", "data_parallel is a JAX check"
+    assert jax.device_count() >= 2, (
+        f"{jax.device_count()} device(s): set XLA_FLAGS=--xla_force_host_platform_device_count=2")
+    x, y = _data(batch=4, seed=5)
+    single = _model(seed=3)
+    single(x[:1])
+    weights = single.get_weights()
+    single.compile(optimizer=keras.optimizers.SGD(0.05))
+    single.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False)
+
+    distribution = keras.distribution.DataParallel(devices=jax.devices()[:2])
+    keras.distribution.set_distribution(distribution)
+    try:
+        parallel = _model(seed=3)
+        parallel(x[:1])
+        parallel.set_weights(weights)
+        parallel.compile(optimizer=keras.optimizers.SGD(0.05))
+        parallel.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False)
+        sharding = str(parallel.memory.memory.value.sharding)
+        kernel = parallel.trainable_weights[0]
+        single_memory, parallel_memory = _memory(single), _memory(parallel)
+        err = float(np.max(np.abs(parallel_memory - single_memory)))
+        kernel_err = float(np.max(np.abs(_np(kernel) - _np(single.trainable_weights[0]))))
+    finally:
+        keras.distribution.set_distribution(None)
+    _check_memory_rows(parallel_memory)
+    assert err <= 1e-5, f"memory: DataParallel vs single device max abs err {err}"
+    assert kernel_err <= 1e-4, f"first kernel: DataParallel vs single device max abs err {kernel_err}"
+    _result("data_parallel", devices=jax.device_count(), memory_max_err=err,
+            kernel_max_err=kernel_err, memory_sharding=sharding)
+
+
+CHECKS = {name[len("check_"):]: fn for name, fn in globals().items() if name.startswith("check_")}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checks", nargs="+", choices=sorted(CHECKS))
+    parser.add_argument("--out", default=None, help="folder shared by the save/load checks")
+    args = parser.parse_args()
+    for name in args.checks:
+        start = time.perf_counter()
+        CHECKS[name](args)
+        print(f"TIME {name} {time.perf_counter() - start:.1f}s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
