@@ -187,10 +187,23 @@ class MemorySegmenter(SegmenterBase):
         loss = masked_cross_entropy(targets, logits, self.ignore_index, check_range=False)
         return {"memory": loss * active}
 
+    def memory_snapshot(self):
+        """The current memory `(K, n, C)` as a NumPy array, also in the middle of `fit()`.
+
+        On JAX, `fit()` keeps the model state outside the variables between epoch
+        ends (the variables are purged), so a callback that captured the model
+        and reads `model.memory.memory` in `on_train_batch_end` fails; `self.model`
+        inside a callback, or this method, syncs the state first (`jax_state_sync`).
+        """
+        sync = getattr(self, "jax_state_sync", None)
+        if sync is not None:
+            sync()
+        return ops.convert_to_numpy(self.memory.memory)
+
     # -- inference guard ---------------------------------------------------
     def memory_is_empty(self):
         """True while every memory row is zero (an untrained or unrestored memory)."""
-        return not np.any(ops.convert_to_numpy(self.memory.memory))
+        return not np.any(self.memory_snapshot())
 
     def _warn_if_memory_empty(self, what):
         if self.memory_is_empty():

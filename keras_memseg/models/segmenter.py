@@ -152,6 +152,23 @@ class SegmenterBase(keras.Model):
             "weight_decay": self.weight_decay,
         }
 
+    def save_to_preset(self, preset_dir, metadata=None):
+        """Saves config and weights (memory included) as a local preset folder."""
+        from keras_memseg.models.presets import save_to_preset
+
+        save_to_preset(self, preset_dir, metadata)
+
+    @classmethod
+    def from_preset(cls, preset_dir, load_weights=True):
+        """Loads a preset folder written by `save_to_preset` (nothing is downloaded)."""
+        from keras_memseg.models.presets import load_from_preset
+
+        model = load_from_preset(preset_dir, load_weights)
+        if not isinstance(model, cls):
+            raise ValueError(f"preset {preset_dir} holds a {type(model).__name__}, "
+                             f"not a {cls.__name__}")
+        return model
+
     @classmethod
     def from_config(cls, config):
         config = dict(config)

@@ -188,3 +188,18 @@ def test_deeplabv3_baseline_trains_and_round_trips(tmp_path):
     model.save(str(tmp_path / "baseline.keras"))
     loaded = keras.models.load_model(str(tmp_path / "baseline.keras"))
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_local_preset_round_trip(tmp_path):
+    model = tiny()
+    x, _ = _data(n=1)
+    model(x)
+    model.memory.memory.assign(np.random.default_rng(5).random((K, 1, 16)).astype("float32"))
+    model.save_to_preset(str(tmp_path / "preset"))
+    loaded = MemorySegmenter.from_preset(str(tmp_path / "preset"))
+    np.testing.assert_array_equal(loaded.memory.memory.numpy(), model.memory.memory.numpy())
+    np.testing.assert_allclose(loaded(x), model(x), atol=1e-6)
+    with pytest.raises(ValueError, match="not a DeepLabV3"):
+        DeepLabV3.from_preset(str(tmp_path / "preset"))
+    with pytest.raises(FileNotFoundError, match="config.json is missing"):
+        MemorySegmenter.from_preset(str(tmp_path))
