@@ -17,7 +17,6 @@ import warnings
 import keras
 import tensorflow as tf
 
-from keras_memseg.export._compat import dynamic_resize
 from keras_memseg.export.signatures import DEFAULT_OUTPUTS
 from keras_memseg.export.signatures import SegmentationServer
 
@@ -125,9 +124,8 @@ def export_saved_model(model, path, name="memseg", version=None, outputs=DEFAULT
     os.makedirs(model_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir)
     try:
-        with dynamic_resize():  # the functions are traced here (any H, W)
-            archive = build_archive(model, outputs=outputs, input_size=input_size)
-            archive.write_out(staging, verbose=False)
+        archive = build_archive(model, outputs=outputs, input_size=input_size)
+        archive.write_out(staging, verbose=False)
         if os.path.exists(target):
             shutil.rmtree(target)
         os.replace(staging, target)

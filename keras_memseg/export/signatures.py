@@ -92,7 +92,9 @@ class SegmentationServer:
     # -- the core: (B, H, W, 3) float 0-255 -> dict at (H, W) -------------------
     def predict_images(self, images):
         """Float32 (B, H, W, 3) RGB 0-255 -> dict of outputs at (H, W)."""
-        images = tf.convert_to_tensor(images)
+        # Loaded signatures do not check shapes: EnsureShape does, at run time.
+        images = tf.ensure_shape(tf.convert_to_tensor(images), [None, None, None, 3],
+                                 name="images_must_be_B_H_W_3")
         size = tf.shape(images)[1:3]
         with tf.control_dependencies([tf.debugging.assert_positive(
                 size, message="images must have height and width >= 1")]):

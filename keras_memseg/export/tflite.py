@@ -25,7 +25,6 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from keras_memseg.export._compat import dynamic_resize
 from keras_memseg.export.saved_model import check_model
 from keras_memseg.export.signatures import DEFAULT_OUTPUTS
 from keras_memseg.export.signatures import SegmentationServer
@@ -84,8 +83,7 @@ def _converter(model, input_size, outputs, workdir):
     server = SegmentationServer(model, outputs=outputs)
     spec = tf.TensorSpec([1, *input_size, 3], tf.float32, name="images")
     fn = tf.function(server.predict_images, autograph=False, input_signature=[spec])
-    with dynamic_resize():
-        concrete = fn.get_concrete_function()
+    concrete = fn.get_concrete_function()
     # Variables (weights and the feature memory) become constants of the graph;
     # the frozen graph is saved with a named signature so TFLite keeps the output keys.
     frozen = convert_variables_to_constants_v2(concrete)

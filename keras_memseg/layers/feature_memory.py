@@ -42,6 +42,7 @@ import numpy as np
 from keras import ops
 
 from keras_memseg import distribute
+from keras_memseg.layers.resize import bilinear_resize
 
 _SYNC_MODES = ("global", "replica_mean")
 _RESOLUTIONS = ("label", "feature")
@@ -169,7 +170,9 @@ class FeatureMemory(keras.layers.Layer):
             probs = ops.one_hot(ops.argmax(probs, axis=-1), self.num_classes)
         # A snapshot, not a view: on PyTorch the variable is updated in place later in
         # the same step (`update`), which would invalidate a view saved for backward.
-        memory = ops.stop_gradient(ops.copy(self.memory))
+        # Under a mixed policy the read is autocast to the compute dtype: back to
+        # float32 like `probs` (torch's einsum does not promote mixed dtypes).
+        memory = ops.stop_gradient(ops.cast(ops.copy(self.memory), "float32"))
         out = ops.einsum("bhwk,knc->bhwnc", probs, memory)
         if self.feats_per_class == 1:
             out = out[..., 0, :]
@@ -263,8 +266,7 @@ class FeatureMemory(keras.layers.Layer):
         static = all(isinstance(v, int) for v in (h, w, big_h, big_w))
         if not static:
             # Dynamic shapes: upsample in one piece.
-            up_shape = ops.shape(labels)[1:3]
-            up = ops.image.resize(features, up_shape, interpolation="bilinear")
+            up = bilinear_resize(features, ops.shape(labels)[1:3])
             yield ops.reshape(up, (-1, c)), ops.reshape(labels, (-1,))
             return
         if (h, w) == (big_h, big_w):

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_memseg.layers.conv_bn_act import ConvBNAct
+from keras_memseg.layers.resize import bilinear_resize
 
 
 def adaptive_pool_matrix(bins, size):
@@ -68,7 +69,7 @@ class PPM(keras.layers.Layer):
             pooled = ops.einsum("ih,bhwc->biwc", adaptive_pool_matrix(b, h), inputs)
             pooled = ops.einsum("jw,biwc->bijc", adaptive_pool_matrix(b, w), pooled)
             pooled = branch(pooled, training=training)
-            outs.append(ops.image.resize(pooled, (h, w), interpolation="bilinear"))
+            outs.append(bilinear_resize(pooled, (h, w)))
         return self.project(ops.concatenate(outs, axis=-1), training=training)
 
     def compute_output_shape(self, input_shape):

@@ -18,6 +18,7 @@ from keras_memseg import distribute
 from keras_memseg.backbones import get_backbone
 from keras_memseg.backbones import pyramid_feature_model
 from keras_memseg.layers import SegmentationDecoder
+from keras_memseg.layers.resize import bilinear_resize
 from keras_memseg.losses import masked_cross_entropy
 
 DEFAULT_LOSS_WEIGHTS = {"stage2": 1.0, "stage1": 0.4, "aux": 0.4, "memory": 1.0}
@@ -26,8 +27,7 @@ _CONTEXTS = ("aspp", "ppm", None)
 
 def resize_to(x, reference):
     """Bilinear (half-pixel) resize of `x` to the spatial size of `reference`, float32."""
-    size = ops.shape(reference)[1:3]
-    return ops.image.resize(ops.cast(x, "float32"), size, interpolation="bilinear")
+    return bilinear_resize(ops.cast(x, "float32"), ops.shape(reference)[1:3])
 
 
 class SegmenterBase(keras.Model):

@@ -29,13 +29,13 @@ def make_model(context, seed=0):
 
 
 def reference_logits(model, images):
-    """model.predict on the host-normalised images: the independent reference."""
+    """`model.predict` on host-normalised images: the reference for the exports."""
     from keras_memseg.layers.image_normalization import IMAGENET_MEAN
     from keras_memseg.layers.image_normalization import IMAGENET_STD
 
     x = (np.asarray(images, "float32") - np.array(IMAGENET_MEAN, "float32")) / np.array(
         IMAGENET_STD, "float32")
-    return model.predict(x, verbose=0)
+    return np.asarray(model.predict(x, verbose=0))
 
 
 def softmax(logits):

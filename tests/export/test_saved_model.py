@@ -142,11 +142,11 @@ def test_bad_inputs_raise_clear_errors(saved_models):
     default = loaded.signatures["serving_default"]
     with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError)):
         default(images=tf.zeros((1, 32, 32, 3), tf.int32))  # wrong dtype
-    with pytest.raises((TypeError, ValueError), match="[Ss]hape|rank|compatible"):
-        default(images=tf.zeros((32, 32, 3)))  # wrong rank
-    with pytest.raises((TypeError, ValueError), match="[Ss]hape|compatible"):
-        default(images=tf.zeros((1, 32, 32, 4)))  # not RGB
-    good = tf.io.encode_png(np.zeros((16, 16, 3), np.uint8))
+    for bad in (tf.zeros((32, 32, 3)), tf.zeros((1, 32, 32, 4))):  # wrong rank, not RGB
+        with pytest.raises((ValueError, tf.errors.InvalidArgumentError),
+                           match=r"not compatible with expected shape \[\?,\?,\?,3\]"):
+            default(images=bad)
+    good = tf.io.encode_png(np.zeros((16, 16, 3), np.uint8)).numpy()
     with pytest.raises(tf.errors.InvalidArgumentError, match="invalid image"):
         loaded.signatures["serving_image_bytes"](image_bytes=tf.constant([good, b"not a png"]))
     with pytest.raises(tf.errors.InvalidArgumentError):

@@ -203,3 +203,13 @@ def test_local_preset_round_trip(tmp_path):
         DeepLabV3.from_preset(str(tmp_path / "preset"))
     with pytest.raises(FileNotFoundError, match="config.json is missing"):
         MemorySegmenter.from_preset(str(tmp_path))
+
+
+@pytest.mark.parametrize("context", ["aspp", "ppm"])
+def test_predict_on_several_input_sizes(context):
+    # A retrace with unknown H, W must not break the resizes (TF dynamic shapes).
+    model = tiny(context)
+    model.memory.memory.assign(np.ones((K, 1, 16), "float32"))
+    for size in ((32, 32), (48, 40), (40, 56)):
+        out = model.predict(np.zeros((1, *size, 3), "float32"), verbose=0)
+        assert out.shape == (1, *size, K)
