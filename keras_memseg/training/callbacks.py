@@ -133,15 +133,16 @@ class ScalarLogger(keras.callbacks.Callback):
 class PeriodicEvaluation(keras.callbacks.Callback):
     """Runs `evaluate_fn(model) -> report` every `every` steps; logs val mIoU/aAcc/mAcc."""
 
-    def __init__(self, evaluate_fn, every, scalar_logger=None, enabled=True):
+    def __init__(self, evaluate_fn, every, scalar_logger=None, enabled=True, total_steps=None):
         super().__init__()
+        self.total_steps = total_steps  # the trainer evaluates the final step itself
         self.evaluate_fn, self.every = evaluate_fn, int(every)
         self.scalar_logger, self.enabled = scalar_logger, enabled
         self.last_report = None
 
     def on_train_batch_end(self, batch, logs=None):
         step = _step(self.model)
-        if not self.every or step % self.every:
+        if not self.every or step % self.every or step == self.total_steps:
             return
         report = self.evaluate_fn(self.model)
         self.last_report = report

@@ -190,6 +190,18 @@ def train(config, extra_callbacks=(), evaluate=True, strategy=None, train_data=N
         model(np.zeros((1, crop_h, crop_w, 3), "float32"))  # build
         optimizer.build(model.trainable_variables)
 
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # Keras 3.15's fit() first reduces one (x, y) batch with strategy.reduce to
+        # build the model symbolically; under MultiWorkerMirroredStrategy that fails
+        # ("Attempt to convert a value (PerReplica...) to a Tensor"). Model and
+        # optimizer are built above, so that symbolic build has nothing to do.
+        model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+        # It then reduces the step's logs with strategy.reduce("MEAN", v, axis=0),
+        # which rejects scalars: give every log a leading axis of 1.
+        train_step = model.train_step
+        model.train_step = lambda data: {
+            k: tf.reshape(v, [1]) for k, v in train_step(data).items()}
+
     backup = StepBackupAndRestore(os.path.join(private_dir, "backup"), config.checkpoint_every,
                                   total)
     start = backup.restore(model)
@@ -213,7 +225,8 @@ def train(config, extra_callbacks=(), evaluate=True, strategy=None, train_data=N
                           enabled=is_chief)
     callbacks = [
         logger,
-        PeriodicEvaluation(evaluate_fn, config.eval_every, logger, enabled=is_chief),
+        PeriodicEvaluation(evaluate_fn, config.eval_every, logger, enabled=is_chief,
+                           total_steps=total),
         StepCheckpoint(os.path.join(run_dir, "checkpoints"), config.checkpoint_every, total,
                        keep=config.keep_checkpoints, enabled=is_chief),
         backup,  # after the others: a backup is only written once the step is logged

@@ -25,6 +25,8 @@ if args.get("determinism"):
 
 import keras  # noqa: E402
 
+keras.config.disable_traceback_filtering()
+
 from keras_memseg.training import get_recipe  # noqa: E402
 from keras_memseg.training import trainer  # noqa: E402
 from keras_memseg.training.strategy import make_strategy  # noqa: E402

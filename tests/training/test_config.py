@@ -1,0 +1,86 @@
+"""Recipe configs: the paper's values (spec 2.2, 4.2), flag parsing, fit segmentation."""
+
+import json
+import subprocess
+import sys
+import os
+
+import pytest
+from absl import flags
+
+from keras_memseg.training import RECIPES
+from keras_memseg.training import get_recipe
+from keras_memseg.training.cli import config_from_flags
+from keras_memseg.training.cli import define_flags
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+PAPER = {  # lr0, wd, batch, epochs, iters, base_lr_m, memory loss, activation
+    "ade20k": (0.01, 5e-4, 16, 130, 164190, 0.01, True, "relu"),
+    "cocostuff10k": (0.001, 1e-4, 16, 110, 61820, 0.0009, False, "relu"),
+    "cityscapes": (0.01, 5e-4, 16, 440, 95480, 0.009, False, "relu"),
+    "lip": (0.01, 5e-4, 32, 150, 142650, 0.01, False, "leaky_relu"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAPER))
+def test_paper_values(name):
+    cfg = get_recipe(name)
+    lr, wd, bs, epochs, iters, base_lr_m, mem_loss, act = PAPER[name]
+    assert (cfg.learning_rate, cfg.weight_decay, cfg.global_batch_size, cfg.epochs) == (
+        lr, wd, bs, epochs)
+    assert cfg.total_steps == iters and cfg.base_lr_m == base_lr_m
+    assert cfg.memory_loss == mem_loss and cfg.activation == act
+    assert cfg.sgd_momentum == 0.9 and cfg.base_momentum == 0.9
+    assert cfg.backbone == "resnet50_v1c" and cfg.output_stride == 8
+    if mem_loss:  # from the second epoch
+        assert cfg.memory_loss_start_step == cfg.steps_per_epoch
+    assert get_recipe("cityscapes").eval_crop_size == (1024, 512)
+
+
+def _parse(name, argv):
+    values = flags.FlagValues()
+    define_flags(get_recipe(name), values)
+    values(["prog"] + argv)
+    return config_from_flags(get_recipe(name), values)
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_flags_resolve_every_recipe(name):
+    assert _parse(name, []) == get_recipe(name)
+
+
+def test_flags_override_fields():
+    cfg = _parse("ade20k", ["--crop_size=256,256", "--global_batch_size=8",
+                            "--nomemory_loss", "--eval_scales=0.5,1.0,1.5", "--learning_rate=0.02"])
+    assert cfg.crop_size == (256, 256) and cfg.global_batch_size == 8
+    assert not cfg.memory_loss and cfg.eval_scales == (0.5, 1.0, 1.5)
+    assert cfg.learning_rate == 0.02 and cfg.total_steps == 130 * (20210 // 8)
+
+
+def test_segments_cover_the_run():
+    from keras_memseg.training.trainer import _segments
+
+    assert _segments(0, 230, 50) == [(0, 50, 4), (200, 30, 1)]
+    assert _segments(30, 230, 50) == [(30, 20, 1), (50, 50, 3), (200, 30, 1)]
+    assert _segments(230, 230, 50) == []
+
+
+def _script(name, *argv, timeout=120):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    return subprocess.run([sys.executable, os.path.join(ROOT, "recipes", name), *argv],
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+def test_config_only_script_prints_json():
+    proc = _script("train_lip.py", "--config_only", "--global_batch_size=8")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    cfg = json.loads(proc.stdout)
+    assert cfg["activation"] == "leaky_relu" and cfg["global_batch_size"] == 8
+
+
+def test_missing_data_exits_cleanly(tmp_path):
+    proc = _script("train_cocostuff.py", f"--data_dir={tmp_path}", f"--run_dir={tmp_path}/r")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "train_sample.py" in proc.stderr and "manual_dir" in proc.stderr
