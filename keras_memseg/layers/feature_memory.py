@@ -149,6 +149,7 @@ class FeatureMemory(keras.layers.Layer):
             trainable=False,
             dtype="float32",
             aggregation="only_first_replica",
+            autocast=False,  # read in float32 under any mixed-precision policy
             name="memory",
         )
         self.num_updates = self.add_weight(
@@ -170,9 +171,9 @@ class FeatureMemory(keras.layers.Layer):
             probs = ops.one_hot(ops.argmax(probs, axis=-1), self.num_classes)
         # A snapshot, not a view: on PyTorch the variable is updated in place later in
         # the same step (`update`), which would invalidate a view saved for backward.
-        # Under a mixed policy the read is autocast to the compute dtype: back to
-        # float32 like `probs` (torch's einsum does not promote mixed dtypes).
-        memory = ops.stop_gradient(ops.cast(ops.copy(self.memory), "float32"))
+        # The weight is created with autocast=False, so this read is float32 under
+        # any mixed-precision policy, like `probs`.
+        memory = ops.stop_gradient(ops.copy(self.memory))
         out = ops.einsum("bhwk,knc->bhwnc", probs, memory)
         if self.feats_per_class == 1:
             out = out[..., 0, :]
