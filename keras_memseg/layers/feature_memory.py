@@ -20,9 +20,10 @@ the momentum of this step (tied to the learning rate by the caller).
 
 The computation is the vectorised form of spec section 2.5: per-class counts and
 sums are `segment_sum`s over the label ids, so shapes are static and nothing loops
-over classes (XLA/TPU friendly). The upsampling is done with separable bilinear
-interpolation matrices, one chunk of output rows at a time, so the full
-`(B, H, W, C)` upsampled tensor is never materialised.
+over classes (XLA/TPU friendly). In `"label"` mode the upsampled features are never
+materialised: bilinear upsampling is linear, so dot products, norms and class sums
+of the upsampled pixels are computed exactly from feature-resolution quantities
+(see `_upsampled_statistics`); the full-resolution work is a few scalars per pixel.
 
 Replica semantics: with `sync="global"` the per-class statistics are summed over
 replicas before the update (equal to one device on the global batch); with
@@ -49,19 +50,27 @@ _RESOLUTIONS = ("label", "feature")
 _COS_EPS = 1e-8
 
 
+def _interpolation(out_size, in_size):
+    """Half-pixel bilinear source cells and fraction along one axis (as the matrix)."""
+    src = np.maximum((np.arange(out_size, dtype=np.float64) + 0.5) * in_size / out_size - 0.5, 0)
+    low = np.minimum(np.floor(src).astype(np.int64), in_size - 1)
+    high = np.minimum(low + 1, in_size - 1)
+    return low, high, (src - low).astype("float32")
+
+
+def _next_index(size):
+    return np.minimum(np.arange(size) + 1, size - 1).astype("int32")
+
+
 def bilinear_resize_matrix(out_size, in_size):
     """(out_size, in_size) matrix of half-pixel bilinear interpolation weights.
 
     Equals `tf.image.resize(..., "bilinear")`, `torch.nn.functional.interpolate(
     ..., mode="bilinear", align_corners=False)` and `jax.image.resize(..., "bilinear")`
-    for upsampling, applied along one axis.
+    for upsampling, applied along one axis. Built from `_interpolation`, the cells
+    and weights the label-resolution update uses.
     """
-    scale = in_size / out_size
-    src = (np.arange(out_size, dtype=np.float64) + 0.5) * scale - 0.5
-    src = np.maximum(src, 0.0)
-    low = np.minimum(np.floor(src).astype(np.int64), in_size - 1)
-    high = np.minimum(low + 1, in_size - 1)
-    frac = src - low
+    low, high, frac = _interpolation(out_size, in_size)
     matrix = np.zeros((out_size, in_size), dtype=np.float64)
     rows = np.arange(out_size)
     np.add.at(matrix, (rows, low), 1.0 - frac)
@@ -91,8 +100,6 @@ class FeatureMemory(keras.layers.Layer):
         update_resolution: `"label"` (features upsampled to the labels, as the
             reference) or `"feature"` (labels nearest-downsampled to the features).
         ignore_index: label value skipped by the update.
-        chunk_elements: upper bound on the number of floats of one chunk of
-            upsampled features per image (`rows * W * C`) in `"label"` mode.
 
     Call: `memory(probs)` with `probs` of shape `(B, h, w, K)` returns the
     aggregated memory `(B, h, w, C)` (or `(B, h, w, n, C)` when n > 1).
@@ -119,7 +126,6 @@ class FeatureMemory(keras.layers.Layer):
         sync="global",
         update_resolution="label",
         ignore_index=255,
-        chunk_elements=2**24,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -142,7 +148,6 @@ class FeatureMemory(keras.layers.Layer):
         self.sync = sync
         self.update_resolution = update_resolution
         self.ignore_index = int(ignore_index)
-        self.chunk_elements = int(chunk_elements)
         self.memory = self.add_weight(
             shape=(self.num_classes, self.feats_per_class, self.channels),
             initializer="zeros",
@@ -214,11 +219,13 @@ class FeatureMemory(keras.layers.Layer):
         `(K*n,)`, `(K*n, C)`, `(K*n, C)`, `(K*n,)`: pixel counts, feature sums,
         sums of `(1 - cos) * x` and sums of `(1 - cos)` per (class, slot).
         """
-        acc = None
-        for x, y in self._pixel_chunks(features, labels):
-            part = self._chunk_statistics(x, y, memory)
-            acc = part if acc is None else [a + p for a, p in zip(acc, part)]
-        return acc
+        h, w = features.shape[1], features.shape[2]
+        big_h, big_w = labels.shape[1], labels.shape[2]
+        static = all(isinstance(v, int) for v in (h, w, big_h, big_w))
+        if self.update_resolution == "label" and static and (h, w) != (big_h, big_w):
+            return self._upsampled_statistics(features, labels, memory)
+        x, y = self._pixels(features, labels)
+        return self._pixel_statistics(x, y, memory)
 
     def apply_statistics(self, memory, stats, momentum):
         """The new memory from the old one and (reduced) statistics."""
@@ -250,8 +257,8 @@ class FeatureMemory(keras.layers.Layer):
         return new
 
     # ------------------------------------------------------------ internals
-    def _pixel_chunks(self, features, labels):
-        """Yields (pixels (N, C), labels (N,)) pairs covering the whole batch."""
+    def _pixels(self, features, labels):
+        """(pixels (N, C), labels (N,)) at one common resolution."""
         b, h, w, c = ops.shape(features)
         big_h, big_w = labels.shape[1], labels.shape[2]
         if self.update_resolution == "feature":
@@ -262,28 +269,93 @@ class FeatureMemory(keras.layers.Layer):
                 )
             labels = ops.take(labels, nearest_indices(h, big_h), axis=1)
             labels = ops.take(labels, nearest_indices(w, big_w), axis=2)
-            yield ops.reshape(features, (-1, c)), ops.reshape(labels, (-1,))
-            return
-        static = all(isinstance(v, int) for v in (h, w, big_h, big_w))
-        if not static:
-            # Dynamic shapes: upsample in one piece.
-            up = bilinear_resize(features, ops.shape(labels)[1:3])
-            yield ops.reshape(up, (-1, c)), ops.reshape(labels, (-1,))
-            return
-        if (h, w) == (big_h, big_w):
-            yield ops.reshape(features, (-1, c)), ops.reshape(labels, (-1,))
-            return
-        rows_h = bilinear_resize_matrix(big_h, h)  # (H, h)
-        cols_w = bilinear_resize_matrix(big_w, w)  # (W, w)
-        # Columns first: (B, h, w, C) -> (B, h, W, C), then row chunks of (B, r, W, C).
-        wide = ops.einsum("jd,badc->bajc", cols_w, features)
-        rows = max(1, min(big_h, self.chunk_elements // max(1, big_w * c)))
-        for start in range(0, big_h, rows):
-            stop = min(big_h, start + rows)
-            chunk = ops.einsum("ia,bajc->bijc", rows_h[start:stop], wide)
-            yield ops.reshape(chunk, (-1, c)), ops.reshape(labels[:, start:stop], (-1,))
+        elif (h, w) != (big_h, big_w):  # dynamic shapes: upsample in one piece
+            features = bilinear_resize(features, ops.shape(labels)[1:3])
+        return ops.reshape(features, (-1, c)), ops.reshape(labels, (-1,))
 
-    def _chunk_statistics(self, x, y, memory):
+    def _upsampled_statistics(self, features, labels, memory):
+        """`_pixel_statistics` of the bilinearly upsampled features, computed exactly
+        without upsampling them.
+
+        An upsampled pixel is `x_p = sum_q w_pq F_q` over its 4 source cells, so
+        - `x_p . M_s` is the same blend of `F_q . M_s` (one (B*h*w, C) x (C, K*n) matmul);
+        - `|x_p|^2` is a blend of the 10 dot products among the 4 cells, read from 5
+          maps of neighbour dot products at feature resolution;
+        - per-segment sums `sum_p a_p x_p` are `A^T F` with `A[q, s] = sum_{p in s} a_p w_pq`,
+          a scatter of 4 scalars per pixel.
+        Per full-resolution pixel only scalars are touched, never C-vectors.
+        """
+        k, n = self.num_classes, self.feats_per_class
+        segments = k * n + 1  # the last one collects ignored pixels
+        batch = ops.shape(features)[0]
+        h, w, c = features.shape[1], features.shape[2], features.shape[3]
+        big_h, big_w = labels.shape[1], labels.shape[2]
+        rows_lo, rows_hi, row_frac = _interpolation(big_h, h)
+        cols_lo, cols_hi, col_frac = _interpolation(big_w, w)
+
+        # Dot products of each cell with its right/lower/diagonal neighbours (clamped).
+        down = ops.take(features, _next_index(h), axis=1)
+        right = ops.take(features, _next_index(w), axis=2)
+        diag = ops.take(down, _next_index(w), axis=2)
+
+        def gram(a, b):
+            return ops.reshape(ops.sum(a * b, axis=-1), (-1,))  # (B*h*w,)
+
+        g_self, g_right, g_down = gram(features, features), gram(features, right), gram(features, down)
+        g_diag, g_anti = gram(features, diag), gram(right, down)
+        slots = ops.reshape(memory, (k * n, c))
+        proj = ops.reshape(ops.einsum("bhwc,sc->bhws", features, slots), (-1,))
+        slot_norm = ops.maximum(ops.sqrt(ops.sum(slots * slots, axis=-1)), _COS_EPS)
+
+        # Flat cell index of each pixel's 4 source cells, (B, H, W); weights (1, H, W).
+        base = ops.reshape(ops.arange(batch, dtype="int32") * (h * w), (-1, 1, 1))
+        corners, weights = [], []
+        for r, wr in ((rows_lo, 1.0 - row_frac), (rows_hi, row_frac)):
+            for q, wq in ((cols_lo, 1.0 - col_frac), (cols_hi, col_frac)):
+                corners.append(base + (r[:, None] * w + q[None, :]).astype("int32")[None])
+                weights.append((wr[:, None] * wq[None, :]).astype("float32")[None])
+        (i00, i01, i10, i11), (w00, w01, w10, w11) = corners, weights
+        take = ops.take
+        squared = (w00 * w00 * take(g_self, i00) + w01 * w01 * take(g_self, i01)
+                   + w10 * w10 * take(g_self, i10) + w11 * w11 * take(g_self, i11)
+                   + 2.0 * (w00 * w01 * take(g_right, i00) + w10 * w11 * take(g_right, i10)
+                            + w00 * w10 * take(g_down, i00) + w01 * w11 * take(g_down, i01)
+                            + w00 * w11 * take(g_diag, i00) + w01 * w10 * take(g_anti, i00)))
+        x_norm = ops.maximum(ops.sqrt(ops.maximum(squared, 0.0)), _COS_EPS)  # (B, H, W)
+
+        valid = (labels != self.ignore_index) & (labels >= 0) & (labels < k)
+        cls = ops.where(valid, labels, 0)
+        cos = []
+        for j in range(n):
+            seg = cls * n + j
+            dots = sum(wt * take(proj, i * (k * n) + seg) for i, wt in zip(corners, weights))
+            cos.append(dots / (x_norm * take(slot_norm, seg)))
+        if n == 1:
+            slot, sim = ops.zeros_like(cls), cos[0]
+        else:
+            cos = ops.stack(cos, axis=-1)
+            slot, sim = ops.cast(ops.argmax(cos, axis=-1), "int32"), ops.max(cos, axis=-1)
+        segment = ops.where(valid, cls * n + slot, k * n)  # (B, H, W)
+        ones = ops.cast(valid, "float32")
+        omega = (1.0 - sim) * ones
+        flat_segment = ops.reshape(segment, (-1,))
+        count = ops.segment_sum(ops.reshape(ones, (-1,)), flat_segment, num_segments=segments)
+        weight = ops.segment_sum(ops.reshape(omega, (-1,)), flat_segment, num_segments=segments)
+
+        # Scatter each pixel's 4 interpolation weights onto (cell, segment).
+        ids = ops.concatenate([ops.reshape(i * segments + segment, (-1,)) for i in corners], 0)
+        wts = ops.concatenate([ops.reshape(wt * ones, (-1,)) for wt in weights], 0)
+        wts_omega = ops.concatenate([ops.reshape(wt * omega, (-1,)) for wt in weights], 0)
+        cells = batch * h * w * segments
+        area = ops.reshape(ops.segment_sum(wts, ids, num_segments=cells), (-1, segments))
+        area_omega = ops.reshape(ops.segment_sum(wts_omega, ids, num_segments=cells),
+                                 (-1, segments))
+        flat = ops.reshape(features, (-1, c))
+        total = ops.einsum("ps,pc->sc", area, flat)
+        weighted = ops.einsum("ps,pc->sc", area_omega, flat)
+        return [count[:-1], total[:-1], weighted[:-1], weight[:-1]]
+
+    def _pixel_statistics(self, x, y, memory):
         k, n = self.num_classes, self.feats_per_class
         num_segments = k * n + 1  # the last segment collects ignored pixels
         valid = (y != self.ignore_index) & (y >= 0) & (y < k)
@@ -318,7 +390,6 @@ class FeatureMemory(keras.layers.Layer):
                 "sync": self.sync,
                 "update_resolution": self.update_resolution,
                 "ignore_index": self.ignore_index,
-                "chunk_elements": self.chunk_elements,
             }
         )
         return config

@@ -188,7 +188,7 @@ def check_memory_update(args):
     rng = np.random.default_rng(1)
     worst = 0.0
     for slots in (1, 3):
-        layer = FeatureMemory(5, 6, feats_per_class=slots, chunk_elements=50)
+        layer = FeatureMemory(5, 6, feats_per_class=slots)
         expected = np.zeros((5, slots, 6))
         for step in range(slots + 3):
             feats = rng.normal(size=(2, 4, 5, 6)).astype("float32")

@@ -27,16 +27,19 @@ def test_bilinear_matrix_matches_tf_resize():
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("shapes", [((4, 5), (16, 20)), ((5, 7), (19, 23))], ids=["x4", "odd"])
 @pytest.mark.parametrize("feats_per_class", [1, 3])
 @pytest.mark.parametrize("momentum", [1.0, 0.9, 0.3, 0.009])
-def test_update_matches_numpy_transcription(feats_per_class, momentum):
+def test_update_matches_numpy_transcription(feats_per_class, momentum, shapes):
     rng = np.random.default_rng(int(momentum * 1000) + feats_per_class)
     num_classes, channels = 5, 6
-    layer = FeatureMemory(num_classes, channels, feats_per_class=feats_per_class, chunk_elements=50)
+    feat_hw, label_hw = shapes
+    layer = FeatureMemory(num_classes, channels, feats_per_class=feats_per_class)
     expected = np.zeros((num_classes, feats_per_class, channels))
     # Several steps: the first fills rows (first-seen), later ones apply the EMA.
     for step in range(feats_per_class + 3):
-        feats, labels = _random_batch(rng, num_classes, channels=channels)
+        feats, labels = _random_batch(rng, num_classes, feat_hw, label_hw, channels=channels)
+        feats += 3.0 * (step % 2)  # a shared offset: large norms, cosines near 1
         if step == 1:
             labels[labels == 2] = 255  # class 2 absent in this batch: its rows must not move
         expected = reference_update(
