@@ -11,7 +11,7 @@ class MemsegAde20k(SegmentationBuilder):
     """ADE20K, 150 classes: raw 0 -> 255, i -> i-1. Splits `train`, `val`.
 
     Example:
-    >>> builder = MemsegAde20k(data_dir="/tmp/tfds")  # doctest: +SKIP
+    >>> builder = MemsegAde20k(data_dir="tfds_data")  # doctest: +SKIP
     """
 
     DATASET_NAME = "ade20k"

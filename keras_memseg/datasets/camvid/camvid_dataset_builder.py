@@ -36,7 +36,7 @@ class MemsegCamvid(SegmentationBuilder):
     (or from one folder below, or from a .zip of that folder).
 
     Example:
-    >>> builder = MemsegCamvid(data_dir="/tmp/tfds")  # doctest: +SKIP
+    >>> builder = MemsegCamvid(data_dir="tfds_data")  # doctest: +SKIP
     >>> builder.download_and_prepare(  # doctest: +SKIP
     ...     download_config=tfds.download.DownloadConfig(manual_dir="/data/CamVid"))
     """

@@ -15,7 +15,7 @@ class MemsegCityscapes(SegmentationBuilder):
     pre-made `*_gtFine_labelTrainIds.png` exist they are used as they are.
 
     Example:
-    >>> builder = MemsegCityscapes(data_dir="/tmp/tfds")  # doctest: +SKIP
+    >>> builder = MemsegCityscapes(data_dir="tfds_data")  # doctest: +SKIP
     """
 
     DATASET_NAME = "cityscapes"

@@ -20,7 +20,7 @@ class MemsegCocoStuff10k(SegmentationBuilder):
     "171" further remaps to contiguous ids.
 
     Example:
-    >>> builder = MemsegCocoStuff10k(config="171", data_dir="/tmp/tfds")  # doctest: +SKIP
+    >>> builder = MemsegCocoStuff10k(config="171", data_dir="tfds_data")  # doctest: +SKIP
     """
 
     DATASET_NAME = "coco_stuff10k"

@@ -12,7 +12,7 @@ class MemsegCocoStuff164k(SegmentationBuilder):
     """COCO-Stuff-164k: `train` (118,287) and `val` (5,000); PNG ids 0..181, 255 ignore.
 
     Example:
-    >>> builder = MemsegCocoStuff164k(data_dir="/tmp/tfds")  # doctest: +SKIP
+    >>> builder = MemsegCocoStuff164k(data_dir="tfds_data")  # doctest: +SKIP
     """
 
     DATASET_NAME = "coco_stuff164k"

@@ -13,7 +13,7 @@ class MemsegLip(SegmentationBuilder):
     Horizontal flips must swap the left/right pairs in `classes.FLIP_PAIRS`.
 
     Example:
-    >>> builder = MemsegLip(data_dir="/tmp/tfds")  # doctest: +SKIP
+    >>> builder = MemsegLip(data_dir="tfds_data")  # doctest: +SKIP
     """
 
     DATASET_NAME = "lip"
