@@ -312,8 +312,10 @@ class FeatureMemory(keras.layers.Layer):
         corners, weights = [], []
         for r, wr in ((rows_lo, 1.0 - row_frac), (rows_hi, row_frac)):
             for q, wq in ((cols_lo, 1.0 - col_frac), (cols_hi, col_frac)):
-                corners.append(base + (r[:, None] * w + q[None, :]).astype("int32")[None])
-                weights.append((wr[:, None] * wq[None, :]).astype("float32")[None])
+                cell = ops.convert_to_tensor((r[:, None] * w + q[None, :]).astype("int32")[None])
+                corners.append(base + cell)
+                weights.append(ops.convert_to_tensor(
+                    (wr[:, None] * wq[None, :]).astype("float32")[None]))
         (i00, i01, i10, i11), (w00, w01, w10, w11) = corners, weights
         take = ops.take
         squared = (w00 * w00 * take(g_self, i00) + w01 * w01 * take(g_self, i01)
