@@ -34,7 +34,8 @@ class RecipeConfig:
             probs_before_resize, max_eval_examples (0 = all): evaluation.
         strategy ("auto", "default", "mirrored", "multi_worker", "tpu"), tpu,
             mixed_precision, jit_compile ("auto", "true", "false"): devices.
-        run_dir (empty = runs/<name>), checkpoint_every (steps), keep_checkpoints,
+        run_dir (empty = runs/<name>), export_dir (non-empty: SavedModel export after
+        training), checkpoint_every (steps), keep_checkpoints,
             eval_every (steps, 0 = only at the end), show_dir ("" = <run>/overlays,
             "none" = off), seed, verbose: bookkeeping.
     """
@@ -90,6 +91,7 @@ class RecipeConfig:
     jit_compile: str = "false"
     # bookkeeping
     run_dir: str = ""
+    export_dir: str = ""  # non-empty: also write a TF Serving SavedModel <export_dir>/<name>/<N>
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     eval_every: int = 0
@@ -157,7 +159,7 @@ RECIPES = {
         feats_channels=32, transform_channels=16, aux_channels=32, crop_size=(128, 128),
         global_batch_size=8, learning_rate=0.05, weight_decay=1e-4, epochs=50,
         num_train_examples=48, base_lr_m=0.05, checkpoint_every=50, keep_checkpoints=2,
-        eval_every=100, dropout=0.1),
+        eval_every=100, dropout=0.1, export_dir="saved_models"),
 }
 
 

@@ -242,6 +242,11 @@ def train(config, extra_callbacks=(), evaluate=True, strategy=None, train_data=N
 
     if is_chief:
         model.save(os.path.join(run_dir, "model.keras"))
+        if config.export_dir:
+            from keras_memseg.export import export_saved_model
+
+            exported = export_saved_model(model, config.export_dir, name=config.name)
+            print(f"exported SavedModel for TF Serving: {exported}")
     report = None
     if evaluate:
         show = config.show_dir or os.path.join(run_dir, "overlays")

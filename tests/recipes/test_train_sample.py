@@ -34,6 +34,7 @@ def test_train_sample_end_to_end(tmp_path):
     assert "mIoU" in proc.stdout and "Sky" in proc.stdout  # the per-class table
     assert len(os.listdir(run / "overlays")) == 2
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(run / "logs"))
+    assert (tmp_path / "saved_models" / "sample" / "1" / "saved_model.pb").exists()
 
     again = _run(tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
