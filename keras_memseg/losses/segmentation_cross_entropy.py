@@ -25,7 +25,8 @@ def masked_cross_entropy(labels, logits, ignore_index=255, check_range=True):
     num_classes = logits.shape[-1]
     if check_range:
         labels = label_checks.assert_labels_in_range(labels, num_classes, ignore_index)
-    valid = ops.not_equal(labels, ignore_index)
+    # Out-of-range labels never reach the gather (the check above reports them).
+    valid = ops.not_equal(labels, ignore_index) & (labels >= 0) & (labels < num_classes)
     safe = ops.where(valid, labels, 0)
     log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
     nll = -ops.take_along_axis(log_probs, safe[..., None], axis=-1)[..., 0]

@@ -20,6 +20,7 @@ from keras_memseg.backbones import pyramid_feature_model
 from keras_memseg.layers import SegmentationDecoder
 from keras_memseg.layers.resize import bilinear_resize
 from keras_memseg.losses import masked_cross_entropy
+from keras_memseg.losses.label_checks import assert_labels_in_range
 
 DEFAULT_LOSS_WEIGHTS = {"stage2": 1.0, "stage1": 0.4, "aux": 0.4, "memory": 1.0}
 _CONTEXTS = ("aspp", "ppm", None)
@@ -104,8 +105,14 @@ class SegmenterBase(keras.Model):
             loss = masked_cross_entropy(y, y_pred, self.ignore_index)
             self.loss_trackers["stage2"].update_state(loss)
             return distribute_scale(loss)
+        # Check the label range once, before anything gathers with the labels.
+        y = ops.cast(ops.convert_to_tensor(y), "int32")
+        if len(y.shape) == 4:
+            y = y[..., 0]
+        y = assert_labels_in_range(y, self.num_classes, self.ignore_index)
         losses = self._extra_losses(y, y_pred, training)  # memory update happens here
-        losses["stage2"] = masked_cross_entropy(y, y_pred["logits"], self.ignore_index)
+        losses["stage2"] = masked_cross_entropy(y, y_pred["logits"], self.ignore_index,
+                                                check_range=False)
         if "stage1" in y_pred:
             losses["stage1"] = masked_cross_entropy(y, y_pred["stage1"], self.ignore_index,
                                                     check_range=False)
