@@ -44,7 +44,7 @@ def evaluate_dataset(model, ds, num_classes, config=InferenceConfig(), class_nam
         `ConfusionMatrixMetric.report()` dict (aAcc, mIoU, mAcc, IoU, Acc, ...).
     """
     if getattr(model, "memory_is_empty", None) is not None and model.memory_is_empty():
-        model._warn_if_memory_empty("evaluate_dataset")
+        model.warn_if_memory_empty("evaluate_dataset")
     forward = forward or compiled_forward(model)
     metric = ConfusionMatrixMetric(num_classes, ignore_label=ignore_label, from_logits=False,
                                    class_names=class_names)

@@ -38,7 +38,7 @@ class DeepLabV3(SegmenterBase):
     def forward_heads(self, images, training=False):
         pyramid = self.pyramid(images, training=training)
         context = self.context_module(pyramid["P5"], training=training)
-        result = {"logits": self.decoder(context, training=training)}
+        result = {"logits": self.decoder(context, training=training), "head_features": context}
         if self.aux_head is not None:
             result["aux"] = self.aux_head(pyramid["P4"], training=training)
         return result

@@ -153,7 +153,7 @@ class MemorySegmenter(SegmenterBase):
             attended = self.attention_context(feats, context, training=training)
             out = self.fuse_context(ops.concatenate([attended, out], axis=-1), training=training)
         result = {"logits": self.decoder_stage2(out, training=training), "stage1": stage1,
-                  "features": feats}
+                  "features": feats, "head_features": out}
         if self.aux_head is not None:
             result["aux"] = self.aux_head(pyramid["P4"], training=training)
         return result
@@ -205,7 +205,8 @@ class MemorySegmenter(SegmenterBase):
         """True while every memory row is zero (an untrained or unrestored memory)."""
         return not np.any(self.memory_snapshot())
 
-    def _warn_if_memory_empty(self, what):
+    def warn_if_memory_empty(self, what):
+        """Warns (UserWarning) that `what` runs with an all-zero memory, if it does."""
         if self.memory_is_empty():
             warnings.warn(
                 f"MemorySegmenter.{what}: the feature memory is all zero. It is filled by "
@@ -214,11 +215,11 @@ class MemorySegmenter(SegmenterBase):
                 UserWarning, stacklevel=3)
 
     def predict(self, *args, **kwargs):
-        self._warn_if_memory_empty("predict")
+        self.warn_if_memory_empty("predict")
         return super().predict(*args, **kwargs)
 
     def evaluate(self, *args, **kwargs):
-        self._warn_if_memory_empty("evaluate")
+        self.warn_if_memory_empty("evaluate")
         return super().evaluate(*args, **kwargs)
 
     def get_config(self):

@@ -12,6 +12,7 @@ and metric values into the returned state. So `fit()` needs no per-backend
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_memseg import distribute
@@ -158,6 +159,11 @@ class SegmenterBase(keras.Model):
             "sync_batchnorm": self.sync_batchnorm,
             "weight_decay": self.weight_decay,
         }
+
+    def nonfinite_weights(self):
+        """Paths of the weights (the feature memory included) holding NaN or inf."""
+        return [w.path for w in self.weights
+                if not np.all(np.isfinite(ops.convert_to_numpy(w)))]
 
     def save_to_preset(self, preset_dir, metadata=None):
         """Saves config and weights (memory included) as a local preset folder."""
