@@ -1,14 +1,32 @@
-"""Loading same-depth ResNet weights into the dilated backbone.
+"""Loading pretrained ResNet weights into the dilated backbone.
 
-Dilation and output stride change no weight shape, so a plain ResNet-V1c of the
-same depth (a KerasHub `ResNetBackbone` preset directory with the deep 3x3 stem,
-or a `.weights.h5` saved from any `DilatedResNetBackbone`) loads into the dilated
-variant layer by layer, matched by name.
+Dilation and output stride change no weight shape, so a ResNet of the same depth,
+width and structure loads into a `DilatedResNetBackbone` at any output stride:
+- a PyTorch `.pth`: an open-mmlab ResNet-V1c or a torchvision ResNet (converted on
+  the fly, see `keras_memseg.convert`; torch is the optional `[torch]` extra);
+- a preset folder: one of `DilatedResNetBackbone.save_to_preset` / `python -m
+  keras_memseg.convert`, or a KerasHub `ResNetBackbone` preset (`save_to_preset`,
+  or a downloaded `resnet_*` / `resnet_vd_*` preset), copied layer by layer by name;
+- a `.weights.h5` saved from a `DilatedResNetBackbone` of the same architecture.
+
+KerasHub's ResNet presets come in structures whose weights fit the V1c layers by
+name and shape but compute something else (a 7x7 stem, the ResNet-vd average-pool
+shortcut, pre-activation v2), so their `config.json` is read first and a preset of
+another structure than the backbone is refused.
 """
 
 import os
 
-import keras
+from keras_memseg import presets as preset_io
+
+_KERAS_HUB_RESNET = "ResNetBackbone"
+_HUB_BLOCKS = {
+    "basic_block": ("basic", "conv"),
+    "bottleneck_block": ("bottleneck", "conv"),
+    "basic_block_vd": ("basic", "avg_pool"),
+    "bottleneck_block_vd": ("bottleneck", "avg_pool"),
+}
+_TORCH_SUFFIXES = (".pth", ".pt", ".pth.tar", ".bin", ".ckpt")
 
 
 def _weighted_layers(model):
@@ -18,7 +36,8 @@ def _weighted_layers(model):
 def copy_weights_by_name(source, target):
     """Copies every weighted layer of `target` from the same-named layer of `source`.
 
-    Raises ValueError naming each missing layer or shape mismatch.
+    Raises ValueError naming each missing layer or shape mismatch; nothing is
+    copied then.
     """
     src = _weighted_layers(source)
     problems = []
@@ -34,7 +53,9 @@ def copy_weights_by_name(source, target):
             continue
         pairs.append((src[name], layer))
     if problems:
-        shown = "; ".join(problems[:8]) + (f"; ... ({len(problems)} in all)" if len(problems) > 8 else "")
+        shown = "; ".join(problems[:8]) + (
+            f"; ... ({len(problems)} in all)" if len(problems) > 8 else ""
+        )
         raise ValueError(
             f"cannot load {source.name!r} into {target.name!r}: incompatible weights: {shown}"
         )
@@ -43,39 +64,205 @@ def copy_weights_by_name(source, target):
     return len(pairs)
 
 
+def is_keras_hub_resnet(serialized):
+    """True when a preset's `config.json` content is a KerasHub `ResNetBackbone`."""
+    return (
+        isinstance(serialized, dict)
+        and serialized.get("class_name") == _KERAS_HUB_RESNET
+        and "keras_hub" in str(serialized.get("registered_name", serialized.get("module", "")))
+    )
+
+
+def keras_hub_structure(serialized, source="preset"):
+    """`DilatedResNetBackbone` arguments of a KerasHub `ResNetBackbone` preset config.
+
+    Args:
+        serialized: the content of the preset's `config.json`.
+        source: the preset's name for messages.
+
+    Returns `{"depth", "base_channels", "stem_channels", "stem", "shortcut"}`; raises
+    ValueError for what the dilated backbone cannot be: ResNetV2 (pre-activation),
+    other stems, strides or stage widths, depths other than 18/34/50/101.
+
+    Example:
+    >>> config = {"class_name": "ResNetBackbone", "registered_name": "keras_hub>ResNetBackbone",
+    ...           "config": {"input_conv_filters": [64], "input_conv_kernel_sizes": [7],
+    ...                      "stackwise_num_filters": [64, 128, 256, 512],
+    ...                      "stackwise_num_blocks": [3, 4, 6, 3],
+    ...                      "stackwise_num_strides": [1, 2, 2, 2],
+    ...                      "block_type": "bottleneck_block", "use_pre_activation": False}}
+    >>> keras_hub_structure(config)
+    {'depth': 50, 'base_channels': 64, 'stem_channels': 32, 'stem': '7x7', 'shortcut': 'conv'}
+    """
+    from keras_memseg.backbones.dilated_resnet import _DEPTHS
+
+    config = serialized.get("config", {})
+    if config.get("use_pre_activation"):
+        raise ValueError(
+            f"{source} is a ResNetV2 (pre-activation) KerasHub preset, which "
+            "DilatedResNetBackbone does not support"
+        )
+    block_type = config.get("block_type")
+    if block_type not in _HUB_BLOCKS:
+        raise ValueError(f"{source}: unsupported KerasHub block_type {block_type!r}")
+    kind, shortcut = _HUB_BLOCKS[block_type]
+    kernels = list(config.get("input_conv_kernel_sizes", []))
+    filters = list(config.get("input_conv_filters", []))
+    if kernels == [7] and filters and filters[0] % 2 == 0:
+        stem, stem_channels = "7x7", filters[0] // 2
+    elif (
+        kernels == [3, 3, 3]
+        and len(filters) == 3
+        and filters[0] == filters[1]
+        and filters[2] == 2 * filters[0]
+    ):
+        stem, stem_channels = "deep", filters[0]
+    else:
+        raise ValueError(
+            f"{source}: KerasHub input convs {filters} with kernels {kernels} are "
+            "neither a 7x7 stem nor the deep 3x3 stem (C, C, 2C)"
+        )
+    widths = list(config.get("stackwise_num_filters", []))
+    if len(widths) != 4 or widths != [widths[0] * 2**i for i in range(4)]:
+        raise ValueError(f"{source}: stage widths {widths} do not double per stage")
+    if list(config.get("stackwise_num_strides", [])) != [1, 2, 2, 2]:
+        raise ValueError(
+            f"{source}: stage strides {config.get('stackwise_num_strides')} are "
+            "not ResNet's (1, 2, 2, 2)"
+        )
+    counts = tuple(config.get("stackwise_num_blocks", ()))
+    depth = next((d for d, spec in _DEPTHS.items() if spec == (kind, counts)), None)
+    if depth is None:
+        raise ValueError(
+            f"{source}: {kind} blocks per stage {counts} match no supported depth "
+            f"({', '.join(map(str, sorted(_DEPTHS)))})"
+        )
+    return {
+        "depth": depth,
+        "base_channels": widths[0],
+        "stem_channels": stem_channels,
+        "stem": stem,
+        "shortcut": shortcut,
+    }
+
+
+def _describe(stem, shortcut):
+    stems = {"deep": "the deep 3x3 stem", "7x7": "a 7x7 stem"}
+    shortcuts = {"conv": "strided 1x1-conv shortcuts", "avg_pool": "average-pool (vd) shortcuts"}
+    return f"{stems[stem]} and {shortcuts[shortcut]}"
+
+
+def _check_structure(backbone, found, source):
+    """Refuses a source whose stem or shortcut differs from the backbone's."""
+    mine = (getattr(backbone, "stem", "deep"), getattr(backbone, "shortcut", "conv"))
+    theirs = (found["stem"], found["shortcut"])
+    if mine != theirs:
+        raise ValueError(
+            f"{source} is a ResNet with {_describe(*theirs)}, but backbone {backbone.name!r} "
+            f"has {_describe(*mine)}: build it with stem={theirs[0]!r}, "
+            f"shortcut={theirs[1]!r} (or DilatedResNetBackbone.from_preset({source!r}))"
+        )
+
+
+def _load_preset_folder(backbone, folder):
+    serialized = preset_io.read_config(folder)
+    if is_keras_hub_resnet(serialized):
+        _check_structure(backbone, keras_hub_structure(serialized, folder), folder)
+        try:
+            import keras_hub
+        except ImportError:
+            raise ImportError(
+                'loading a KerasHub preset needs keras-hub: pip install "keras-memseg[hub]"'
+            ) from None
+        hub_backbone = keras_hub.models.Backbone.from_preset(folder)
+        return copy_weights_by_name(hub_backbone, backbone)
+    config = serialized.get("config") if isinstance(serialized, dict) else None
+    if not isinstance(config, dict) or "depth" not in config:
+        raise ValueError(
+            f"{folder} holds neither a DilatedResNetBackbone nor a KerasHub "
+            f"ResNetBackbone preset (class {serialized.get('class_name')!r})"
+        )
+    _check_structure(
+        backbone,
+        {"stem": config.get("stem", "deep"), "shortcut": config.get("shortcut", "conv")},
+        folder,
+    )
+    return _load_weights_file(backbone, os.path.join(folder, preset_io.WEIGHTS_FILE))
+
+
+def _load_weights_file(backbone, path):
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"pretrained weights not found: {path}")
+    try:
+        backbone.load_weights(path)
+    except Exception as err:  # Keras raises ValueError/KeyError with terse text
+        raise ValueError(
+            f"cannot load {path} into backbone {backbone.name!r} "
+            f"(depth {getattr(backbone, 'depth', '?')}): {err}"
+        ) from err
+    return len(_weighted_layers(backbone))
+
+
+def _load_torch(backbone, path):
+    from keras_memseg.convert import load_into_backbone
+    from keras_memseg.convert import read_state_dict
+    from keras_memseg.convert.segmentor_keys import segmentor_kind
+
+    state = read_state_dict(path)
+    if segmentor_kind(state):
+        raise ValueError(
+            f"{path} is a whole segmentor checkpoint; convert it with `python -m "
+            "keras_memseg.convert` and load the preset folder instead"
+        )
+    if getattr(backbone, "shortcut", "conv") != "conv":
+        raise ValueError(
+            f"backbone {backbone.name!r} has average-pool (vd) shortcuts; PyTorch "
+            "checkpoints load into V1c (stem='deep') or torchvision "
+            "(stem='7x7') backbones"
+        )
+    load_into_backbone(backbone, state, path)
+    return len(_weighted_layers(backbone))
+
+
 def load_resnet_weights(backbone, source):
     """Loads pretrained ResNet weights into `backbone` (a `DilatedResNetBackbone`).
 
     Args:
         backbone: the target backbone (any output stride).
-        source: a KerasHub preset directory (holding `config.json` of a
-            `ResNetBackbone` and its weights) or a `.weights.h5` file saved from a
-            `DilatedResNetBackbone` of the same depth and width.
+        source: a PyTorch `.pth` (open-mmlab ResNet-V1c or torchvision ResNet), a
+            preset folder (keras_memseg or KerasHub `ResNetBackbone`), or a
+            `.weights.h5` saved from a `DilatedResNetBackbone` of the same
+            architecture. Recipes pass `--pretrained=PATH` here.
 
-    Returns the number of layers loaded. Nothing is downloaded.
+    Returns the number of layers loaded. Nothing is downloaded. A source of another
+    structure, depth or width raises ValueError naming what differs, and leaves the
+    backbone unchanged.
+
+    Example:
+    >>> import os, tempfile
+    >>> from keras_memseg.backbones import DilatedResNetBackbone
+    >>> source = DilatedResNetBackbone(depth=18, output_stride=32, base_channels=8)
+    >>> folder = os.path.join(tempfile.mkdtemp(), "r18")
+    >>> source.save_to_preset(folder)
+    >>> dilated = DilatedResNetBackbone(depth=18, output_stride=8, base_channels=8)
+    >>> loaded = load_resnet_weights(dilated, folder)
+    >>> loaded == len([layer for layer in dilated.layers if layer.weights])
+    True
     """
     source = os.fspath(source)
     if not os.path.exists(source):
         raise FileNotFoundError(f"pretrained weights not found: {source}")
-    if source.endswith(".weights.h5"):
-        try:
-            backbone.load_weights(source)
-        except Exception as err:  # Keras raises ValueError/KeyError with terse text
-            raise ValueError(
-                f"cannot load {source} into backbone {backbone.name!r} "
-                f"(depth {getattr(backbone, 'depth', '?')}): {err}"
-            ) from err
-        return len(_weighted_layers(backbone))
     if os.path.isdir(source):
-        if not os.path.exists(os.path.join(source, "config.json")):
-            raise ValueError(f"{source} is not a KerasHub preset directory (no config.json)")
-        try:
-            import keras_hub
-        except ImportError as err:
-            raise ImportError("loading a KerasHub preset needs `pip install keras-hub`") from err
-        hub_backbone = keras_hub.models.Backbone.from_preset(source)
-        return copy_weights_by_name(hub_backbone, backbone)
+        if not preset_io.is_preset_dir(source):
+            raise ValueError(
+                f"{source} is not a KerasHub preset or keras_memseg preset folder (no config.json)"
+            )
+        return _load_preset_folder(backbone, source)
+    if source.endswith(".weights.h5"):
+        return _load_weights_file(backbone, source)
+    if source.endswith(_TORCH_SUFFIXES):
+        return _load_torch(backbone, source)
     raise ValueError(
-        f"unsupported pretrained source {source}: expected a KerasHub preset directory "
-        "or a .weights.h5 file"
+        f"unsupported pretrained source {source}: expected a PyTorch .pth, a preset folder "
+        "(keras_memseg or KerasHub) or a .weights.h5 file"
     )

@@ -1,0 +1,16 @@
+"""PyTorch checkpoints -> keras_memseg models and preset folders.
+
+    python -m keras_memseg.convert SRC.pth --out DIR      # any supported checkpoint
+    python -m keras_memseg.convert resnet50_v1c-2cccc1ad.pth --preset resnet50_v1c
+
+Reads the authors' MCIBI / DeepLabV3 checkpoints (SegmentationBLWX/sssegmentation),
+open-mmlab ResNet-V1c and torchvision ResNet backbones; torch is the optional
+`[torch]` extra (`pip install "keras-memseg[torch]"`).
+"""
+
+from keras_memseg.convert.from_torch import convert_checkpoint
+from keras_memseg.convert.from_torch import convert_state_dict
+from keras_memseg.convert.from_torch import load_into_backbone
+from keras_memseg.convert.state_transfer import MappingError
+from keras_memseg.convert.torch_checkpoint import CheckpointError
+from keras_memseg.convert.torch_checkpoint import read_state_dict
