@@ -4,6 +4,9 @@
 `evaluate_dataset` (tf.data in) is imported from `evaluation.evaluator`.
 """
 
+from keras_memseg.evaluation.evaluator import compiled_forward
+from keras_memseg.evaluation.evaluator import evaluate_dataset
+from keras_memseg.evaluation.evaluator import report_to_json
 from keras_memseg.evaluation.inference import InferenceConfig
 from keras_memseg.evaluation.inference import infer
 from keras_memseg.evaluation.inference import slide_inference
@@ -13,6 +16,3 @@ from keras_memseg.evaluation.inference import window_starts
 from keras_memseg.evaluation.overlays import colorize
 from keras_memseg.evaluation.overlays import overlay_panel
 from keras_memseg.evaluation.overlays import save_png
-from keras_memseg.evaluation.evaluator import compiled_forward
-from keras_memseg.evaluation.evaluator import evaluate_dataset
-from keras_memseg.evaluation.evaluator import report_to_json

@@ -11,6 +11,8 @@ from keras_memseg.evaluation.overlays import denormalize
 from keras_memseg.evaluation.overlays import overlay_panel
 from keras_memseg.evaluation.overlays import save_png
 from keras_memseg.metrics import ConfusionMatrixMetric
+from keras_memseg.models import MemorySegmenter
+from keras_memseg.models.segmenter import Segmenter
 
 
 def compiled_forward(model):
@@ -23,9 +25,19 @@ def compiled_forward(model):
     return forward
 
 
-def evaluate_dataset(model, ds, num_classes, config=InferenceConfig(), class_names=None,
-                     palette=None, show_dir=None, max_examples=None, ignore_label=255,
-                     forward=None, verbose=True):
+def evaluate_dataset(
+    model,
+    ds,
+    num_classes,
+    config=InferenceConfig(),
+    class_names=None,
+    palette=None,
+    show_dir=None,
+    max_examples=None,
+    ignore_class=255,
+    forward=None,
+    verbose=True,
+):
     """Scores `model` on an `eval_pipeline` dataset at the original image size.
 
     Args:
@@ -43,11 +55,14 @@ def evaluate_dataset(model, ds, num_classes, config=InferenceConfig(), class_nam
     Returns:
         `ConfusionMatrixMetric.report()` dict (aAcc, mIoU, mAcc, IoU, Acc, ...).
     """
-    if getattr(model, "memory_is_empty", None) is not None and model.memory_is_empty():
-        model.warn_if_memory_empty("evaluate_dataset")
+    if isinstance(model, Segmenter):
+        model.check_finite("evaluate_dataset")
+        if isinstance(model, MemorySegmenter):
+            model.warn_if_memory_empty("evaluate_dataset")
     forward = forward or compiled_forward(model)
-    metric = ConfusionMatrixMetric(num_classes, ignore_label=ignore_label, from_logits=False,
-                                   class_names=class_names)
+    metric = ConfusionMatrixMetric(
+        num_classes, ignore_class=ignore_class, from_logits=False, class_names=class_names
+    )
     seen = 0
     for batch in ds:
         images = batch["image"]
@@ -66,8 +81,14 @@ def evaluate_dataset(model, ds, num_classes, config=InferenceConfig(), class_nam
             metric.update_state(label[None], prediction[None])
             if show_dir and palette is not None:
                 shown = tf.image.resize(image[0], (height, width), method="bilinear")
-                panel = overlay_panel(denormalize(shown.numpy()), label.numpy(),
-                                      prediction.numpy(), palette, ignore_label=ignore_label)
+                panel = overlay_panel(
+                    denormalize(shown.numpy()),
+                    label.numpy(),
+                    prediction.numpy(),
+                    palette,
+                    ignore_class=ignore_class,
+                    class_names=class_names,
+                )
                 save_png(os.path.join(show_dir, f"{seen:05d}.png"), panel)
             seen += 1
             if verbose and seen % 50 == 0:
@@ -83,13 +104,18 @@ def evaluate_dataset(model, ds, num_classes, config=InferenceConfig(), class_nam
 
 def report_to_json(report):
     """A JSON-serialisable copy of a report (NaN -> None)."""
+
     def clean(v):
         return None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v)
 
     names = report["class_names"]
     return {
-        "aAcc": clean(report["aAcc"]), "mIoU": clean(report["mIoU"]),
-        "mAcc": clean(report["mAcc"]), "num_images": int(report.get("num_images", 0)),
-        "per_class": {n: {"IoU": clean(i), "Acc": clean(a)}
-                      for n, i, a in zip(names, report["IoU"], report["Acc"])},
+        "aAcc": clean(report["aAcc"]),
+        "mIoU": clean(report["mIoU"]),
+        "mAcc": clean(report["mAcc"]),
+        "num_images": int(report.get("num_images", 0)),
+        "per_class": {
+            n: {"IoU": clean(i), "Acc": clean(a)}
+            for n, i, a in zip(names, report["IoU"], report["Acc"])
+        },
     }

@@ -1,4 +1,5 @@
-"""Test-time inference: whole image, sliding window, multi-scale + flip (spec 4.1, 4.2).
+"""Test-time inference: whole image, sliding window, multi-scale + flip, as the reference
+(`ssseg/test.py` and mmsegmentation's `slide_inference`).
 
 Everything is written with `keras.ops` on one image at a time (B = 1 is typical;
 any B works), NHWC. `forward` is any callable mapping normalised images
@@ -43,6 +44,23 @@ class InferenceConfig:
     flip_pairs: tuple = ()
     probs_before_resize: bool = False
 
+    @classmethod
+    def for_dataset(cls, spec):
+        """The evaluation defaults of a `DatasetSpec` (`spec.evaluation`, its flip pairs)."""
+        ev = spec.evaluation
+        return cls(
+            mode=ev.mode,
+            crop_size=tuple(ev.crop_size),
+            stride=tuple(ev.stride),
+            scales=tuple(ev.scales),
+            flip=ev.flip,
+            flip_pairs=tuple(spec.flip_pairs),
+            probs_before_resize=ev.probs_before_resize,
+        )
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
     def __post_init__(self):
         if self.mode not in ("whole", "slide"):
             raise ValueError(f"InferenceConfig.mode must be 'whole' or 'slide', got {self.mode!r}")
@@ -53,8 +71,9 @@ class InferenceConfig:
 
 
 def _resize(x, size):
-    return ops.image.resize(ops.cast(x, "float32"), tuple(int(s) for s in size),
-                            interpolation="bilinear")
+    return ops.image.resize(
+        ops.cast(x, "float32"), tuple(int(s) for s in size), interpolation="bilinear"
+    )
 
 
 def whole_inference(forward, images):
@@ -134,8 +153,14 @@ def infer(forward, images, num_classes, config=InferenceConfig(), output_size=No
         for flipped in variants:
             x = ops.flip(scaled, axis=2) if flipped else scaled
             if config.mode == "slide":
-                scores = slide_inference(forward, x, config.crop_size, config.stride,
-                                         num_classes, softmax=config.probs_before_resize)
+                scores = slide_inference(
+                    forward,
+                    x,
+                    config.crop_size,
+                    config.stride,
+                    num_classes,
+                    softmax=config.probs_before_resize,
+                )
             else:
                 scores = whole_inference(forward, x)
                 if config.probs_before_resize:

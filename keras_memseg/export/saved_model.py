@@ -1,4 +1,4 @@
-"""SavedModel export for TF Serving: three signatures, versioned folders, memory included.
+"""SavedModel export for TF Serving: four signatures, versioned folders, memory included.
 
 Layout written by `export_saved_model(model, "saved_models", name="memseg")`:
 
@@ -6,7 +6,9 @@ Layout written by `export_saved_model(model, "saved_models", name="memseg")`:
 
 TF Serving (`--model_base_path=/models/memseg`) serves the highest version. A version
 is written to a hidden temporary folder first and renamed when complete, so a
-server polling the folder never loads a half-written model.
+server polling the folder never loads a half-written model. Its folders are made
+world-readable (0755, files 0644) whatever the umask, so a server running as another
+user can read them.
 """
 
 import os
@@ -15,13 +17,16 @@ import tempfile
 import warnings
 
 import keras
-import tensorflow as tf
 
+from keras_memseg.export.signatures import DEFAULT_MAX_BATCH_SIZE
+from keras_memseg.export.signatures import DEFAULT_MAX_INPUT_PIXELS
 from keras_memseg.export.signatures import DEFAULT_OUTPUTS
+from keras_memseg.export.signatures import DEFAULT_TEST_SCALE
 from keras_memseg.export.signatures import SegmentationServer
 
-SIGNATURES = ("serving_default", "serving_image_bytes", "serving_tf_example")
 MEMORY_COLLECTION = "feature_memory"
+_DIR_MODE = 0o755
+_FILE_MODE = 0o644
 
 
 def next_version(model_dir):
@@ -42,36 +47,72 @@ def next_version(model_dir):
 
 
 def check_model(model):
-    """Raises unless `model` is a built segmenter; warns when its memory is empty."""
+    """Raises unless `model` is a built segmenter with finite weights; warns when its
+    memory is empty."""
     if not isinstance(model, keras.Model) or not hasattr(model, "num_classes"):
-        raise TypeError(f"expected a keras_memseg segmenter (MemorySegmenter, DeepLabV3), "
-                        f"got {type(model).__name__}")
+        raise TypeError(
+            f"expected a keras_memseg segmenter (MemorySegmenter, DeepLabV3), "
+            f"got {type(model).__name__}"
+        )
     if not model.built:
-        raise ValueError(f"{type(model).__name__} is not built: call it on a batch of "
-                         "images (or load trained weights) before exporting")
+        raise ValueError(
+            f"{type(model).__name__} is not built: call it on a batch of "
+            "images (or load trained weights) before exporting"
+        )
+    bad = model.nonfinite_weights()
+    if bad:
+        raise ValueError(
+            f"refusing to export {type(model).__name__}: these weights hold NaN "
+            f"or inf values: {', '.join(bad)} (a diverged training run?)"
+        )
     if hasattr(model, "memory_is_empty") and model.memory_is_empty():
-        warnings.warn("exporting a MemorySegmenter whose feature memory is all zero: the "
-                      "exported model will give silently degraded results. Train it or "
-                      "load trained weights first.", UserWarning, stacklevel=3)
+        warnings.warn(
+            "exporting a MemorySegmenter whose feature memory is all zero: the "
+            "exported model will give silently degraded results. Train it or "
+            "load trained weights first.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
-def build_archive(model, outputs=DEFAULT_OUTPUTS, input_size=None):
-    """A `keras.export.ExportArchive` with the three serving signatures.
+def build_archive(
+    model,
+    outputs=DEFAULT_OUTPUTS,
+    test_scale=DEFAULT_TEST_SCALE,
+    keep_ratio=True,
+    input_size=None,
+    max_input_pixels=DEFAULT_MAX_INPUT_PIXELS,
+    max_batch_size=DEFAULT_MAX_BATCH_SIZE,
+):
+    """A `keras.export.ExportArchive` with the serving signatures.
 
     Signatures (all outputs at the input resolution, see `signatures.py`):
       * `serving_default`: `images` float32 (B, H, W, 3), RGB 0-255.
       * `serving_image_bytes`: `image_bytes` string (B,) encoded JPEG/PNG/GIF/BMP.
       * `serving_tf_example`: `examples` string (B,) serialized tf.Example with
         `image/encoded`.
+      * `serving_config`: `image_size` int32 (B, 2) -> `model_size` (B, 2), the
+        size each image is resized to before the model, and the export settings.
     The feature memory is also saved as the variable collection `feature_memory`.
     """
     check_model(model)
-    server = SegmentationServer(model, outputs=outputs, input_size=input_size)
+    server = SegmentationServer(
+        model,
+        outputs=outputs,
+        test_scale=test_scale,
+        keep_ratio=keep_ratio,
+        input_size=input_size,
+        max_input_pixels=max_input_pixels,
+        max_batch_size=max_batch_size,
+    )
     archive = keras.export.ExportArchive()
     archive.track(model)
-    for name, fn in (("serving_default", server.serve_images),
-                     ("serving_image_bytes", server.serve_image_bytes),
-                     ("serving_tf_example", server.serve_tf_example)):
+    for name, fn in (
+        ("serving_default", server.serve_images),
+        ("serving_image_bytes", server.serve_image_bytes),
+        ("serving_tf_example", server.serve_tf_example),
+        ("serving_config", server.serve_config),
+    ):
         fn.get_concrete_function()  # trace now: ExportArchive takes traced tf.functions
         archive.add_endpoint(name, fn)
     if hasattr(model, "memory"):
@@ -79,24 +120,73 @@ def build_archive(model, outputs=DEFAULT_OUTPUTS, input_size=None):
     return archive
 
 
-def export_saved_model(model, path, name="memseg", version=None, outputs=DEFAULT_OUTPUTS,
-                       input_size=None, overwrite=False):
+def _make_readable(folder):
+    """Folders 0755 and files 0644 under `folder` (mkdtemp makes 0700; umask may mask)."""
+    os.chmod(folder, _DIR_MODE)
+    for root, dirs, files in os.walk(folder):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), _DIR_MODE)
+        for name in files:
+            os.chmod(os.path.join(root, name), _FILE_MODE)
+
+
+def _makedirs_readable(folder):
+    """`os.makedirs(folder, exist_ok=True)`; the folders it creates get 0755."""
+    missing = []
+    while folder and not os.path.isdir(folder):
+        missing.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    for path in reversed(missing):
+        os.makedirs(path, exist_ok=True)
+        os.chmod(path, _DIR_MODE)
+
+
+def export_saved_model(
+    model,
+    path,
+    name="memseg",
+    version=None,
+    outputs=DEFAULT_OUTPUTS,
+    test_scale=DEFAULT_TEST_SCALE,
+    keep_ratio=True,
+    input_size=None,
+    max_input_pixels=DEFAULT_MAX_INPUT_PIXELS,
+    max_batch_size=DEFAULT_MAX_BATCH_SIZE,
+    overwrite=False,
+):
     """Exports a segmenter as a TF Serving SavedModel under `path/name/version/`.
 
-    The served graphs take raw RGB (0-255) images, normalise them in-graph and run
-    the model in inference mode: the feature memory is saved with the model (as a
-    variable, plus the collection `feature_memory`) and never updated by serving.
+    The served graphs take raw RGB (0-255) images, resize them to the model's
+    evaluation scale, normalise them in-graph, run the model in inference mode and
+    resize the logits back to the request's size: the feature memory is saved with
+    the model (as a variable, plus the collection `feature_memory`) and never updated
+    by serving. The export settings are readable from the `serving_config` signature.
 
     Args:
-        model: a built `MemorySegmenter` or `DeepLabV3` (input: normalised images).
+        model: a built `MemorySegmenter` or `DeepLabV3` (input: normalised images)
+            whose weights are finite.
         path: the model base folder, e.g. "saved_models".
         name: the model name (TF Serving's `MODEL_NAME`); None writes the version
             folder directly under `path`.
         version: integer version; None = next free integer (1 for a new model).
         outputs: which of "logits", "probabilities", "labels" to return ("labels"
             is always returned).
-        input_size: None to run at the request's resolution, or (H, W) to resize
-            each image to it before the model (logits resized back).
+        test_scale: the evaluation `Resize` scale of the training dataset
+            (`keras_memseg.datasets.augment_config_for(name).test_scale`: ADE20K
+            (2048, 512), Cityscapes (2048, 1024), LIP (473, 473)); each image is
+            resized to it (see `signatures.serving_size`), which bounds the model's
+            memory. None runs at the request's size: memory then grows with the
+            square of the image area (MCIBI's attention), unbounded.
+        keep_ratio: keep the aspect ratio when resizing (the dataset's
+            `test_keep_ratio`; LIP: False).
+        input_size: (H, W) to run at a fixed size instead (replaces test_scale and
+            keep_ratio).
+        max_input_pixels: largest H*W per image a request may carry (None: no
+            limit); bigger images fail with an error naming both numbers.
+        max_batch_size: most images per request (None: no limit).
         overwrite: replace an existing version folder instead of raising.
 
     Returns:
@@ -111,7 +201,8 @@ def export_saved_model(model, path, name="memseg", version=None, outputs=DEFAULT
     >>> _ = model(np.zeros((1, 32, 32, 3), "float32"))
     >>> _ = model.memory.memory.assign(np.ones(model.memory.memory.shape, "float32"))
     >>> root = tempfile.mkdtemp()
-    >>> export_saved_model(model, root).endswith(os.path.join("memseg", "1"))
+    >>> export_saved_model(model, root, test_scale=(64, 32)).endswith(
+    ...     os.path.join("memseg", "1"))
     True
     """
     model_dir = os.path.join(os.fspath(path), name) if name else os.fspath(path)
@@ -121,15 +212,34 @@ def export_saved_model(model, path, name="memseg", version=None, outputs=DEFAULT
     target = os.path.join(model_dir, str(version))
     if os.path.exists(target) and not overwrite:
         raise FileExistsError(f"{target} exists; pass overwrite=True or another version")
-    os.makedirs(model_dir, exist_ok=True)
+    # Checks and tracing before anything is written.
+    archive = build_archive(
+        model,
+        outputs=outputs,
+        test_scale=test_scale,
+        keep_ratio=keep_ratio,
+        input_size=input_size,
+        max_input_pixels=max_input_pixels,
+        max_batch_size=max_batch_size,
+    )
+    _makedirs_readable(model_dir)
     staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir)
+    old = None
     try:
-        archive = build_archive(model, outputs=outputs, input_size=input_size)
         archive.write_out(staging, verbose=False)
-        if os.path.exists(target):
-            shutil.rmtree(target)
-        os.replace(staging, target)
+        _make_readable(staging)
+        if os.path.exists(target):  # overwrite: move the old version aside first
+            old = tempfile.mkdtemp(prefix=f".old-{version}-", dir=model_dir)
+            os.replace(target, os.path.join(old, "version"))
+            try:
+                os.replace(staging, target)
+            except OSError:
+                os.replace(os.path.join(old, "version"), target)
+                raise
+        else:
+            os.replace(staging, target)
     finally:
-        if os.path.exists(staging):
-            shutil.rmtree(staging)
+        for folder in (staging, old):
+            if folder and os.path.exists(folder):
+                shutil.rmtree(folder)
     return target

@@ -12,6 +12,7 @@ def _interpreter(path, num_threads=None):
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:  # fall back on TensorFlow's bundled runtime
         import tensorflow as tf
+
         Interpreter = tf.lite.Interpreter
     return Interpreter(model_path=str(path), num_threads=num_threads)
 
@@ -34,31 +35,46 @@ def tflite_input_size(path):
 
 
 def check_images(images, input_size, path="the TFLite model"):
-    """Float32 (B, H, W, 3) from `images`, or a ValueError/TypeError naming the problem.
+    """Float32 (B, H, W, 3) from `images`, or a ValueError/TypeError naming the problem
+    (wrong type, wrong size, NaN/inf pixels: a TFLite graph has no run-time checks).
 
     Example:
     >>> check_images(np.zeros((8, 8, 3), "uint8"), (8, 8)).shape
     (1, 8, 8, 3)
+    >>> check_images(np.full((8, 8, 3), np.nan), (8, 8))
+    Traceback (most recent call last):
+    ...
+    ValueError: the TFLite model: the images hold 192 NaN or inf pixel values; send finite RGB values (0-255)
     >>> check_images(np.zeros((1, 9, 8, 3)), (8, 8))
     Traceback (most recent call last):
     ...
     ValueError: the TFLite model takes RGB images of shape (8, 8, 3) (the fixed input size chosen at export), got an image of shape (9, 8, 3); resize it first, or export with another input_size
     """
     images = np.asarray(images)
-    if images.dtype == object or not (np.issubdtype(images.dtype, np.floating)
-                                      or np.issubdtype(images.dtype, np.integer)):
-        raise TypeError(f"{path} takes numeric RGB images (uint8 or float 0-255), "
-                        f"got dtype {images.dtype}")
+    if images.dtype == object or not (
+        np.issubdtype(images.dtype, np.floating) or np.issubdtype(images.dtype, np.integer)
+    ):
+        raise TypeError(
+            f"{path} takes numeric RGB images (uint8 or float 0-255), got dtype {images.dtype}"
+        )
     if images.ndim == 3:
         images = images[None]
     height, width = input_size
     if images.ndim != 4 or tuple(images.shape[1:]) != (height, width, 3):
         shape = tuple(images.shape[1:]) if images.ndim == 4 else tuple(images.shape)
         what = "an image" if images.ndim == 4 else "an array"
-        raise ValueError(f"{path} takes RGB images of shape ({height}, {width}, 3) (the fixed "
-                         f"input size chosen at export), got {what} of shape {shape}; resize "
-                         "it first, or export with another input_size")
-    return images.astype(np.float32)
+        raise ValueError(
+            f"{path} takes RGB images of shape ({height}, {width}, 3) (the fixed "
+            f"input size chosen at export), got {what} of shape {shape}; resize "
+            "it first, or export with another input_size"
+        )
+    images = images.astype(np.float32)
+    bad = images.size - int(np.count_nonzero(np.isfinite(images)))
+    if bad:
+        raise ValueError(
+            f"{path}: the images hold {bad} NaN or inf pixel values; send finite RGB values (0-255)"
+        )
+    return images
 
 
 def tflite_predict(path, images, num_threads=None):

@@ -38,8 +38,9 @@ def test_slide_equals_whole_for_pointwise_model(softmax):
     slide = slide_inference(model, x, (16, 12), (11, 7), 5, softmax=softmax)
     np.testing.assert_allclose(np.asarray(slide), whole, rtol=1e-5, atol=1e-6)
     cfg = InferenceConfig(mode="slide", crop_size=(16, 12), stride=(11, 7))
-    np.testing.assert_allclose(np.asarray(infer(model, x, 5, cfg)), model(x).numpy(),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(infer(model, x, 5, cfg)), model(x).numpy(), rtol=1e-5, atol=1e-6
+    )
 
 
 def position_model(x):

@@ -1,43 +1,291 @@
-"""`python -m keras_memseg.export`: a saved .keras checkpoint to a SavedModel and a TFLite file."""
+"""`python -m keras_memseg.export`: a saved .keras checkpoint to a SavedModel and a TFLite file;
+the serving resolution from --dataset / --test_scale; every bad flag is one line, exit 2."""
 
 import os
+import subprocess
+import sys
 
+import numpy as np
 import pytest
-
-from tests.export.conftest import run_python
+import tensorflow as tf
 
 from keras_memseg.export.__main__ import main
+from keras_memseg.export.__main__ import parse_args
 from keras_memseg.export.tflite_runtime import tflite_input_size
+from tests.export.conftest import make_model
+from tests.export.conftest import run_python
 
 
-def test_cli_exports_both_formats(models, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def checkpoint(models, tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("checkpoint") / "model.keras")
+    models("aspp").save(path)
+    return path
+
+
+def _config(folder):
+    fn = tf.saved_model.load(folder).signatures["serving_config"]
+    return {k: v.numpy() for k, v in fn(image_size=tf.constant([[300, 400]])).items()}
+
+
+def test_cli_exports_both_formats(checkpoint, tmp_path, capsys):
     # main() in-process: the same code path as `python -m keras_memseg.export`, without
     # paying a second TensorFlow start-up per format.
-    checkpoint = str(tmp_path / "model.keras")
-    models("aspp").save(checkpoint)
-    assert main(["--checkpoint", checkpoint, "--format", "saved_model", "--output",
-                 str(tmp_path / "saved_models"), "--name", "memseg", "--version", "3"]) == 0
+    base = str(tmp_path / "saved_models")
+    assert (
+        main(
+            [
+                "--checkpoint",
+                checkpoint,
+                "--format",
+                "saved_model",
+                "--output",
+                base,
+                "--name",
+                "memseg",
+                "--version",
+                "3",
+                "--dataset",
+                "lip",
+                "--max_input_pixels",
+                "1000000",
+                "--max_batch_size",
+                "none",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.strip().endswith(os.path.join("memseg", "3"))
-    assert os.path.exists(tmp_path / "saved_models" / "memseg" / "3" / "saved_model.pb")
-    assert main(["--checkpoint", checkpoint, "--format", "tflite", "--output",
-                 str(tmp_path / "m.tflite"), "--input_size", "32,40",
-                 "--quantization", "fp16"]) == 0
-    assert tflite_input_size(tmp_path / "m.tflite") == (32, 40)
+    config = _config(os.path.join(base, "memseg", "3"))
+    np.testing.assert_array_equal(config["test_scale"], [473, 473])  # LIP: fixed 473x473
+    assert not config["keep_ratio"]
+    np.testing.assert_array_equal(config["model_size"], [[473, 473]])
+    assert config["max_input_pixels"] == 1_000_000 and config["max_batch_size"] == 0
+
+    output = tmp_path / "m.tflite"
+    output.write_bytes(b"old")
+    tflite = [
+        "--checkpoint",
+        checkpoint,
+        "--format",
+        "tflite",
+        "--output",
+        str(output),
+        "--input_size",
+        "32,40",
+        "--quantization",
+        "fp16",
+    ]
+    with pytest.raises(SystemExit) as exit_info:  # exists: refused without --overwrite
+        main(tflite)
+    assert exit_info.value.code == 2 and "--overwrite" in capsys.readouterr().err
+    assert output.read_bytes() == b"old"
+    assert main(tflite + ["--overwrite"]) == 0
+    assert tflite_input_size(output) == (32, 40)
 
 
 def test_module_entry_point_help():
-    out = run_python("import runpy, sys; sys.argv = ['x', '--help']; "
-                     "runpy.run_module('keras_memseg.export', run_name='__main__')")
-    assert "--quantization" in out and "--input_size" in out
+    out = run_python(
+        "import runpy, sys; sys.argv = ['x', '--help']; "
+        "runpy.run_module('keras_memseg.export', run_name='__main__')"
+    )
+    for flag in (
+        "--quantization",
+        "--input_size",
+        "--test_scale",
+        "--keep_ratio",
+        "--dataset",
+        "--max_input_pixels",
+        "--overwrite",
+    ):
+        assert flag in out
 
 
-def test_cli_flag_errors():
-    from keras_memseg.export.__main__ import parse_args
-
-    with pytest.raises(SystemExit):
-        parse_args(["--checkpoint", "m.keras", "--format", "tflite", "--output", "m.tflite"])
-    with pytest.raises(SystemExit):
-        parse_args(["--checkpoint", "m.keras", "--format", "tflite", "--output", "m.tflite",
-                    "--input_size", "512x512"])
-    args = parse_args(["--checkpoint", "m.keras", "--format", "saved_model", "--output", "s"])
+def test_cli_flag_errors(checkpoint, tmp_path, capsys):
+    existing = tmp_path / "exists.tflite"
+    existing.write_bytes(b"")
+    saved = ["--checkpoint", checkpoint, "--format", "saved_model", "--output", "s"]
+    tflite = ["--checkpoint", checkpoint, "--format", "tflite", "--output", "m.tflite"]
+    cases = [
+        (tflite, "--input_size"),
+        (tflite + ["--input_size", "512x512"], "--input_size"),
+        (tflite + ["--input_size", "0,512"], "--input_size"),
+        (tflite + ["--input_size", "8,8", "--test_scale", "64,32"], "--test_scale"),
+        (tflite + ["--input_size", "8,8", "--dataset", "ade20k"], "--dataset"),
+        (tflite + ["--input_size", "8,8", "--max_input_pixels", "10"], "--max_input_pixels"),
+        (
+            tflite + ["--input_size", "8,8", "--representative_images", "*.jpg"],
+            "--representative_images",
+        ),
+        (
+            tflite
+            + [
+                "--input_size",
+                "8,8",
+                "--quantization",
+                "int8",
+                "--representative_images",
+                str(tmp_path / "none*.jpg"),
+            ],
+            "--representative_images",
+        ),
+        (tflite + ["--input_size", "8,8", "--quantization", "int4"], "--quantization"),
+        (
+            [
+                "--checkpoint",
+                checkpoint,
+                "--format",
+                "tflite",
+                "--output",
+                str(existing),
+                "--input_size",
+                "8,8",
+            ],
+            "--output",
+        ),
+        (saved + ["--test_scale", "2048"], "--test_scale"),
+        (saved + ["--test_scale", "64,32", "--dataset", "ade20k"], "--dataset"),
+        (saved + ["--test_scale", "64,32", "--input_size", "32,32"], "--input_size"),
+        (saved + ["--dataset", "nope"], "--dataset"),
+        (saved + ["--dataset", "lip", "--no-keep_ratio"], "--keep_ratio"),
+        (saved + ["--test_scale", "none", "--keep_ratio"], "--keep_ratio"),
+        (saved + ["--max_input_pixels", "-5"], "--max_input_pixels"),
+        (saved + ["--max_batch_size", "many"], "--max_batch_size"),
+        (saved + ["--version", "-1"], "--version"),
+        (saved + ["--quantization", "fp16"], "--quantization"),
+        (saved + ["--outputs", "labels,scores"], "--outputs"),
+        (
+            [
+                "--checkpoint",
+                str(tmp_path / "missing.keras"),
+                "--format",
+                "saved_model",
+                "--output",
+                "s",
+            ],
+            "--checkpoint",
+        ),
+        (["--format", "saved_model", "--output", "s"], "--checkpoint"),
+    ]
+    for argv, flag in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            parse_args(argv)
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2, argv
+        assert len(err.strip().splitlines()) == 1 and flag in err, (argv, err)
+    args = parse_args(saved)
     assert args.version is None and args.name == "memseg"
+    assert args.test_scale == (2048, 512) and args.keep_ratio
+    assert args.max_input_pixels == 50_000_000 and args.max_batch_size == 32
+    args = parse_args(saved + ["--dataset", "cityscapes"])
+    assert args.test_scale == (2048, 1024) and args.keep_ratio
+    args = parse_args(
+        saved
+        + [
+            "--test_scale",
+            "64,32",
+            "--no-keep_ratio",
+            "--max_input_pixels",
+            "none",
+            "--max_batch_size",
+            "4",
+        ]
+    )
+    assert args.test_scale == (64, 32) and not args.keep_ratio
+    assert args.max_input_pixels is None and args.max_batch_size == 4
+    args = parse_args(saved + ["--test_scale", "none"])
+    assert args.test_scale is None
+    args = parse_args(saved + ["--input_size", "32,48"])
+    assert args.input_size == (32, 48) and args.test_scale is None
+
+
+def test_cli_errors_after_parsing(checkpoint, tmp_path, capsys):
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"not a zip file")
+    assert (
+        main(["--checkpoint", str(bad), "--format", "saved_model", "--output", str(tmp_path)]) == 2
+    )
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--checkpoint" in err
+    nan_checkpoint = str(tmp_path / "nan.keras")
+    model = make_model("aspp", seed=9)
+    model.memory.memory.assign(np.full(model.memory.memory.shape, np.nan, "float32"))
+    model.save(nan_checkpoint)
+    assert (
+        main(
+            [
+                "--checkpoint",
+                nan_checkpoint,
+                "--format",
+                "saved_model",
+                "--output",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "NaN or inf" in err
+    assert not os.path.exists(tmp_path / "out" / "memseg" / "1")
+    main(
+        [
+            "--checkpoint",
+            checkpoint,
+            "--format",
+            "saved_model",
+            "--output",
+            str(tmp_path / "out"),
+            "--version",
+            "1",
+            "--test_scale",
+            "64,32",
+        ]
+    )
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "--checkpoint",
+                checkpoint,
+                "--format",
+                "saved_model",
+                "--output",
+                str(tmp_path / "out"),
+                "--version",
+                "1",
+            ]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--overwrite" in err
+
+
+def test_bad_flag_in_a_fresh_process_has_no_traceback(tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "keras_memseg.export",
+            "--checkpoint",
+            "x",
+            "--format",
+            "saved_model",
+            "--output",
+            str(tmp_path),
+            "--test_scale",
+            "12",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert (
+        proc.stderr.strip()
+        .splitlines()[-1]
+        .startswith("python -m keras_memseg.export: error: argument --test_scale")
+    )

@@ -1,7 +1,9 @@
 """TFLite export: runs under ai-edge-litert in a separate process, close to the model;
-the fixed input size is enforced with a clear error; only builtin ops."""
+the fixed input size is enforced with a clear error; only builtin ops; never overwrites
+an existing file unless asked, never leaves a half-written one."""
 
-import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -40,15 +42,18 @@ def tflite_files(models, tmp_path_factory):
     from keras_memseg.export import export_tflite
 
     rng = np.random.default_rng(3)
-    calibration = [rng.integers(0, 256, (SIZE[0], SIZE[1], 3)).astype("uint8")
-                   for _ in range(8)]
+    calibration = [rng.integers(0, 256, (SIZE[0], SIZE[1], 3)).astype("uint8") for _ in range(8)]
     files = {}
     for context, quantizations in QUANTIZATIONS.items():
         folder = tmp_path_factory.mktemp(f"tflite_{context}")
         for q in quantizations:
             files[context, q] = export_tflite(
-                models(context), str(folder / f"{q}.tflite"), input_size=SIZE,
-                quantization=q, representative_data=calibration if q == "int8" else None)
+                models(context),
+                str(folder / f"{q}.tflite"),
+                input_size=SIZE,
+                quantization=q,
+                representative_data=calibration if q == "int8" else None,
+            )
     return files
 
 
@@ -72,8 +77,9 @@ def test_litert_matches_model(context, models, tflite_files, tmp_path):
         if q == "int8":
             assert agreement >= 0.95, f"{context} int8 label agreement {agreement:.3f}"
         else:
-            np.testing.assert_allclose(out[f"{path}|probabilities"], probs,
-                                       atol=tolerance[q], err_msg=f"{context} {q}")
+            np.testing.assert_allclose(
+                out[f"{path}|probabilities"], probs, atol=tolerance[q], err_msg=f"{context} {q}"
+            )
 
 
 def test_input_contract(tflite_files):
@@ -89,6 +95,11 @@ def test_input_contract(tflite_files):
         tflite_predict(path, np.zeros((1, 1, *SIZE, 3)))  # wrong rank
     with pytest.raises(TypeError, match="numeric RGB images"):
         tflite_predict(path, np.array([["a"]], dtype=object))
+    images = np.zeros((2, *SIZE, 3), np.float32)
+    images[1, 3, 4, 0] = np.nan
+    images[1, 5, 4, 2] = -np.inf
+    with pytest.raises(ValueError, match="the images hold 2 NaN or inf pixel values"):
+        tflite_predict(path, images)
 
 
 def test_export_arguments_are_checked(models):
@@ -100,3 +111,35 @@ def test_export_arguments_are_checked(models):
         export_tflite(models("aspp"), "x.tflite", input_size=None)
     with pytest.raises(ValueError, match="unknown outputs"):
         export_tflite(models("aspp"), "x.tflite", input_size=SIZE, outputs=("scores",))
+
+
+def test_overwrite_and_atomic_write(models, tmp_path, monkeypatch):
+    from keras_memseg.export import export_tflite
+    from keras_memseg.export.tflite_runtime import tflite_input_size
+
+    model, path = models("aspp"), tmp_path / "m.tflite"
+    previous = os.umask(0o077)  # mkstemp's 0600 and the umask must not leak
+    try:
+        assert export_tflite(model, path, input_size=(32, 32)) == str(path)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    content = path.read_bytes()
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        export_tflite(model, path, input_size=(40, 48))
+    assert path.read_bytes() == content
+
+    def interrupted(fd):  # the process dies between writing and renaming
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export_tflite(model, path, input_size=(40, 48), overwrite=True)
+    with pytest.raises(KeyboardInterrupt):
+        export_tflite(model, tmp_path / "new.tflite", input_size=(40, 48))
+    monkeypatch.undo()
+    assert path.read_bytes() == content  # the old file is intact, no partial new one
+    assert sorted(os.listdir(tmp_path)) == ["m.tflite"]  # and no temporary file is left
+
+    export_tflite(model, path, input_size=(40, 48), overwrite=True)
+    assert tflite_input_size(path) == (40, 48)

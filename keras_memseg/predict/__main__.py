@@ -1,0 +1,262 @@
+"""Command line: label maps and overlays with a legend for image files and folders.
+
+    python -m keras_memseg.predict --model runs/sample/model.keras photos/ street.jpg \\
+        --out predictions [--dataset camvid] [--max_size 1024] [--scales 0.75,1.0,1.25] \\
+        [--flip] [--recursive] [--overwrite] [--quiet] [--verbose]
+
+--model: a .keras file, a preset folder (config.json + model.weights.h5) or an exported
+SavedModel (version folder, or the model folder: its highest version). Writes
+`<out>/<stem>.png` (palette PNG, pixel value = class id) and `<out>/<stem>_overlay.png`.
+Exit status: 0 all images done (or skipped: outputs exist), 1 an input failed, 2 bad
+--model or flags.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import time
+import warnings
+
+
+def _scales(text):
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected positive numbers like 0.75,1.0,1.25, got {text!r}"
+        )
+    return values
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of pixels, got {text!r}")
+    return value
+
+
+def _alpha(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m keras_memseg.predict", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="image files (PNG, JPEG, BMP, ...) and folders of images",
+    )
+    parser.add_argument(
+        "--model", required=True, help="a .keras file, a preset folder or a SavedModel folder"
+    )
+    parser.add_argument("--out", required=True, help="output folder (created)")
+    parser.add_argument(
+        "--dataset",
+        default=None,
+        help="dataset name (camvid, ade20k, ...): its test resize, class names "
+        "and palette; default: the image's own size, class_<i> names",
+    )
+    parser.add_argument(
+        "--max_size",
+        type=_positive_int,
+        default=None,
+        help="cap the long side the model sees (pixels); outputs keep the image size",
+    )
+    parser.add_argument(
+        "--scales",
+        type=_scales,
+        default=(1.0,),
+        help="test-time scales, e.g. 0.75,1.0,1.25 (default 1.0)",
+    )
+    parser.add_argument("--flip", action="store_true", help="add horizontally flipped runs")
+    parser.add_argument("--recursive", action="store_true", help="also read subfolders")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument(
+        "--alpha", type=_alpha, default=0.5, help="colour weight of the overlay (0-1, default 0.5)"
+    )
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress; only errors (and the summary if one failed)",
+    )
+    output.add_argument(
+        "--verbose",
+        action="store_true",
+        help="TensorFlow/absl INFO logs too (default: WARNING and above)",
+    )
+    return parser.parse_args(argv)
+
+
+def _set_logging(verbose):
+    # Takes effect for TensorFlow's C++ logs only if TensorFlow is not imported yet.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "1")
+    import logging
+
+    from absl import logging as absl_logging
+
+    level = logging.INFO if verbose else logging.WARNING
+    absl_logging.set_verbosity(absl_logging.INFO if verbose else absl_logging.WARNING)
+    logging.getLogger("tensorflow").setLevel(level)
+    if not verbose:
+        from keras_memseg.console import quiet_libraries
+
+        quiet_libraries()
+
+
+class _Progress:
+    """One self-rewriting line on a terminal: [=====>    ] 3/16 name."""
+
+    def __init__(self, stream, total):
+        self.stream, self.total, self.index, self.name = stream, total, 0, ""
+
+    def _draw(self):
+        width = shutil.get_terminal_size((80, 20)).columns
+        bar = 24
+        done = int(bar * self.index / max(self.total, 1))
+        text = (
+            f"[{'=' * done}{'>' if done < bar else ''}{' ' * (bar - done - 1)}] "
+            f"{self.index}/{self.total} {self.name}"
+        )
+        self.stream.write("\r\033[K" + text[: max(width - 1, 10)])
+        self.stream.flush()
+
+    def update(self, index, name):
+        self.index, self.name = index, name
+        self._draw()
+
+    def message(self, line):
+        self.stream.write("\r\033[K" + line + "\n")
+        self._draw()
+
+    def close(self):
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    _set_logging(args.verbose)
+    from keras_memseg.predict import ModelLoadError
+    from keras_memseg.predict import load_predictor
+    from keras_memseg.predict import predict_files
+
+    if args.dataset is not None:
+        from keras_memseg.datasets import get_info
+
+        try:
+            get_info(args.dataset)
+        except ValueError as error:
+            print(f"error: --dataset {error}", file=sys.stderr)
+            return 2
+    try:
+        segmenter = load_predictor(args.model)
+    except ModelLoadError as error:
+        print(f"error: --model {error}", file=sys.stderr)
+        return 2
+
+    progress = None
+    if not args.quiet and sys.stderr.isatty():
+        progress = _Progress(sys.stderr, 0)
+    last = [time.perf_counter()]
+
+    def callback(index, total, path, status, detail):
+        now = time.perf_counter()
+        seconds, last[0] = now - last[0], now
+        if status == "failed":
+            line, stream = f"error: {detail}", sys.stderr
+        elif status == "skipped":
+            line, stream = f"skipped {path}: {detail}", sys.stdout
+        else:
+            label_path, overlay_path, (height, width), count = detail
+            line, stream = (
+                (
+                    f"{path} -> {label_path}, {overlay_path} ({width}x{height}, "
+                    f"{count} classes, {seconds:.2f} s)"
+                ),
+                sys.stdout,
+            )
+        if progress is not None:
+            progress.total = total
+            if status != "written":
+                progress.message(line)
+            progress.update(index, os.path.basename(path))
+        elif status == "failed" or not args.quiet:
+            print(line, file=stream, flush=True)
+
+    def show_warning(message, *args, **kwargs):
+        if progress is not None:
+            progress.message(f"warning: {message}")
+        else:
+            print(f"warning: {message}", file=sys.stderr, flush=True)
+
+    began = time.perf_counter()
+    try:
+        with warnings.catch_warnings():  # library warnings (empty memory, ...): one line
+            warnings.simplefilter("default")
+            warnings.showwarning = show_warning
+            result = predict_files(
+                segmenter,
+                args.inputs,
+                args.out,
+                dataset=args.dataset,
+                max_size=args.max_size,
+                scales=args.scales,
+                flip=args.flip,
+                recursive=args.recursive,
+                overwrite=args.overwrite,
+                alpha=args.alpha,
+                callback=callback,
+            )
+    except ValueError as error:  # the dataset's class count, --out not a folder
+        if progress is not None:
+            progress.close()
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if progress is not None:
+        progress.close()
+    elapsed = time.perf_counter() - began
+    found = len(result.written) + len(result.skipped) + len(result.failed)
+    if not found:
+        print(
+            f"error: no image files in {' '.join(args.inputs)}"
+            + (
+                f" ({len(result.ignored)} files without an image extension)"
+                if result.ignored
+                else ""
+            ),
+            file=sys.stderr,
+        )
+        return 1
+    parts = [f"{len(result.written)} predicted"]
+    if result.skipped:
+        parts.append(f"{len(result.skipped)} skipped (outputs exist; --overwrite replaces them)")
+    if result.failed:
+        parts.append(f"{len(result.failed)} failed")
+    if result.ignored:
+        parts.append(f"{len(result.ignored)} ignored (no image extension)")
+    if result.failed or not args.quiet:
+        print(
+            f"{', '.join(parts)} in {elapsed:.1f} s; outputs in {args.out}",
+            file=sys.stderr if result.failed else sys.stdout,
+        )
+    return 1 if result.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
