@@ -5,9 +5,13 @@ Public namespaces: `keras_memseg.backbones`, `.layers`, `.models`, `.losses`,
 `.evaluation`, `.export` (TensorFlow-based; import them explicitly).
 """
 
-from keras_memseg import backbones
-from keras_memseg import layers
-from keras_memseg import losses
-from keras_memseg import metrics
-from keras_memseg import models
-from keras_memseg.version import __version__
+from keras_memseg.console import quiet_startup_for_command_line
+
+quiet_startup_for_command_line()
+
+from keras_memseg import backbones  # noqa: E402
+from keras_memseg import layers  # noqa: E402
+from keras_memseg import losses  # noqa: E402
+from keras_memseg import metrics  # noqa: E402
+from keras_memseg import models  # noqa: E402
+from keras_memseg.version import __version__  # noqa: E402

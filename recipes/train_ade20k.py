@@ -3,6 +3,8 @@
 Every RecipeConfig field is a flag; `--config_only` prints the resolved config.
 """
 
+import _console  # noqa: F401  (first: hides TensorFlow's start-up lines)
+
 from keras_memseg.training import run_recipe
 
 if __name__ == "__main__":

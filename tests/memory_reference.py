@@ -1,4 +1,4 @@
-"""A plain NumPy transcription of the MCIBI memory update (spec section 2.3, 1.12).
+"""A plain NumPy transcription of the MCIBI memory update (the reference's `FeaturesMemory.update`).
 
 Written loop-over-classes, independent of keras_memseg's vectorised layer, so the
 tests compare two implementations rather than one with itself.
@@ -12,13 +12,13 @@ def _cos(x, m, eps=1e-8):
     return (x @ m) / (np.maximum(np.linalg.norm(x, axis=-1), eps) * max(np.linalg.norm(m), eps))
 
 
-def reference_update(memory, pixels, labels, momentum, ignore_index=255):
+def reference_update(memory, pixels, labels, momentum, ignore_class=255):
     """memory (K, n, C); pixels (N, C) upsampled features; labels (N,)."""
     memory = np.array(memory, dtype=np.float64)
     pixels = np.asarray(pixels, dtype=np.float64)
     num_classes, n, _ = memory.shape
     for c in np.unique(labels):
-        if c == ignore_index or c < 0 or c >= num_classes:
+        if c == ignore_class or c < 0 or c >= num_classes:
             continue
         xc = pixels[labels == c]
         zero = [j for j in range(n) if not np.any(memory[c, j])]

@@ -1,11 +1,28 @@
-"""Every public docstring example in the backend-agnostic core runs as written."""
+"""Every docstring example in the package runs as written (found by walking the package,
+so a new module's examples are tested without being listed here)."""
 
 import doctest
 import importlib
+import pkgutil
 
 import pytest
 
-MODULES = [
+import keras_memseg
+
+SKIP = ("__main__",)  # command-line entry points: tested by running them
+
+
+def _modules():
+    names = []
+    for info in pkgutil.walk_packages(keras_memseg.__path__, "keras_memseg."):
+        if not info.name.endswith(SKIP):
+            names.append(info.name)
+    return sorted(names)
+
+
+MODULES = _modules()
+# The public classes whose docstrings must carry a runnable example.
+MUST_HAVE_EXAMPLES = [
     "keras_memseg.layers.feature_memory",
     "keras_memseg.layers.aspp",
     "keras_memseg.layers.ppm",
@@ -16,14 +33,24 @@ MODULES = [
     "keras_memseg.backbones.dilated_resnet",
     "keras_memseg.models.memory_segmenter",
     "keras_memseg.models.deeplabv3",
+    "keras_memseg.models.loading",
     "keras_memseg.losses.segmentation_cross_entropy",
-    "keras_memseg.training.schedules",
+    "keras_memseg.optimizers.schedules",
+    "keras_memseg.optimizers.torch_sgd",
+    "keras_memseg.datasets.registry",
+    "keras_memseg.datasets.spec",
+    "keras_memseg.datasets.pipeline",
 ]
+
+
+def test_the_walk_finds_the_package():
+    assert set(MUST_HAVE_EXAMPLES) <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name):
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0, f"{name} has no example"
+    if name in MUST_HAVE_EXAMPLES:
+        assert result.attempted > 0, f"{name} has no example"
     assert result.failed == 0

@@ -13,7 +13,7 @@ from keras_memseg.datasets._source import ManualSource
 from keras_memseg.datasets.errors import BadExampleError
 from keras_memseg.datasets.errors import DatasetNotFoundError
 from keras_memseg.datasets.errors import missing_data_message
-from keras_memseg.datasets.info import get_info
+from keras_memseg.datasets.registry import get_info
 
 _LOG = logging.getLogger("keras_memseg.datasets")
 
@@ -70,9 +70,7 @@ class SegmentationBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
                     "image": tfds.features.Image(
                         shape=(None, None, 3), encoding_format=self.IMAGE_FORMAT
                     ),
-                    "label": tfds.features.Image(
-                        shape=(None, None, 1), encoding_format="png"
-                    ),
+                    "label": tfds.features.Image(shape=(None, None, 1), encoding_format="png"),
                     "file_name": tfds.features.Text(),
                 }
             ),
@@ -82,7 +80,7 @@ class SegmentationBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
                 num_classes=info.num_classes,
                 class_names=list(info.class_names),
                 palette=[list(colour) for colour in info.palette],
-                ignore_label=info.ignore_label,
+                ignore_class=info.ignore_class,
                 flip_pairs=[list(pair) for pair in info.flip_pairs],
             ),
         )
@@ -132,9 +130,7 @@ class SegmentationBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
         if not missing:
             return pairs
         n_images = sum(source.exists(image_rel) for image_rel, _ in pairs)
-        n_labels = sum(
-            label_rel is not None and source.exists(label_rel) for _, label_rel in pairs
-        )
+        n_labels = sum(label_rel is not None and source.exists(label_rel) for _, label_rel in pairs)
         n_expected_labels = sum(label_rel is not None for _, label_rel in pairs)
         first = []
         for image_rel, label_rel in missing[:5]:
@@ -198,5 +194,7 @@ class SegmentationBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
         if newly:
             _LOG.warning(
                 "%s: skipped %d bad examples (skip_bad_examples=True): %s",
-                self.DATASET_NAME, len(newly), ", ".join(where for where, _ in newly),
+                self.DATASET_NAME,
+                len(newly),
+                ", ".join(where for where, _ in newly),
             )

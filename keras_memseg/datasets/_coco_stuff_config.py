@@ -14,11 +14,13 @@ class CocoStuffConfig(tfds.core.BuilderConfig):
 
 CONFIGS = (
     CocoStuffConfig(
-        name="182", num_classes=182,
+        name="182",
+        num_classes=182,
         description="Reference 182-way ids (raw 1..182 -> 0..181); 11 ids never occur.",
     ),
     CocoStuffConfig(
-        name="171", num_classes=171,
+        name="171",
+        num_classes=171,
         description="mmsegmentation's 171 contiguous ids (unused ids removed).",
     ),
 )

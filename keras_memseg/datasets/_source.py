@@ -105,7 +105,7 @@ class ManualSource:
                         found.add(prefix + entry.name)
         for member in self._members:
             if member.startswith(prefix) and member.endswith(suffix):
-                if recursive or "/" not in member[len(prefix):]:
+                if recursive or "/" not in member[len(prefix) :]:
                     found.add(member)
         return sorted(found)
 

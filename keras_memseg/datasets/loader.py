@@ -1,36 +1,22 @@
 """`load(name, split)`: one call from a dataset name to a `tf.data.Dataset` of image/label."""
 
-import importlib
 import pathlib
 
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from keras_memseg.datasets._sample import load_sample
 from keras_memseg.datasets.errors import DatasetNotFoundError
 from keras_memseg.datasets.errors import missing_data_message
-from keras_memseg.datasets.info import canonical_name
-from keras_memseg.datasets.info import get_info
-
-_BUILDERS = {
-    "coco_stuff10k": "MemsegCocoStuff10k",
-    "coco_stuff164k": "MemsegCocoStuff164k",
-    "ade20k": "MemsegAde20k",
-    "cityscapes": "MemsegCityscapes",
-    "lip": "MemsegLip",
-    "camvid": "MemsegCamvid",
-}
+from keras_memseg.datasets.registry import get_info
+from keras_memseg.datasets.registry import resolve
 
 
 def builder_class(name):
-    """The TFDS builder class for `name` (imported on demand)."""
-    canonical = canonical_name(name)
-    if canonical not in _BUILDERS:
+    """The TFDS builder class of dataset `name` (imported on demand)."""
+    spec = get_info(name)
+    if not spec.builder:
         raise ValueError(f"{name!r} has no TFDS builder (it is read directly)")
-    module = importlib.import_module(
-        f"keras_memseg.datasets.{canonical}.{canonical}_dataset_builder"
-    )
-    return getattr(module, _BUILDERS[canonical])
+    return resolve(spec.builder)
 
 
 def prepare(name, data_dir=None, manual_dir=None, num_classes=None, skip_bad_examples=False):
@@ -40,18 +26,17 @@ def prepare(name, data_dir=None, manual_dir=None, num_classes=None, skip_bad_exa
         DatasetNotFoundError: not prepared yet and `manual_dir` is missing; the
             message says where to put which files.
     """
-    canonical = canonical_name(name)
-    info = get_info(canonical, num_classes=num_classes)  # validates num_classes
-    config = str(info.num_classes) if canonical.startswith("coco_stuff") else None
-    builder = builder_class(canonical)(
+    spec = get_info(name, num_classes=num_classes)  # validates num_classes
+    config = str(spec.num_classes) if spec.variants else None
+    builder = builder_class(name)(
         data_dir=data_dir, config=config, skip_bad_examples=skip_bad_examples
     )
     if builder.is_prepared():
         return builder
     if manual_dir is None or not pathlib.Path(manual_dir).is_dir():
         raise DatasetNotFoundError(
-            f"{canonical} is not prepared in {builder.data_dir} and manual_dir "
-            f"{manual_dir} is not a folder.\n" + missing_data_message(canonical, manual_dir)
+            f"{name} is not prepared in {builder.data_dir} and manual_dir "
+            f"{manual_dir} is not a folder.\n" + missing_data_message(name, manual_dir)
         )
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir))
@@ -66,6 +51,7 @@ def load(
     manual_dir=None,
     num_classes=None,
     skip_bad_examples=False,
+    with_file_names=False,
 ):
     """Loads a dataset as a `tf.data.Dataset` of `{"image", "label"}`.
 
@@ -74,14 +60,16 @@ def load(
     order (no file shuffling); `keras_memseg.datasets.train_pipeline` shuffles.
 
     Args:
-        name: one of `keras_memseg.datasets.info.known_names()`, e.g.
-            "cocostuff10k", "ade20k", "cityscapes", "lip", "camvid", "sample".
+        name: one of `keras_memseg.datasets.dataset_names()`, e.g.
+            "coco_stuff10k", "ade20k", "cityscapes", "lip", "camvid", "sample".
         split: split name, see `get_info(name).splits`.
         data_dir: where TFDS keeps the prepared TFRecords (TFDS default if None).
         manual_dir: folder with the downloaded archives or extracted files;
             needed the first time only. Unused for "sample".
         num_classes: COCO-Stuff only: 182 (default) or 171.
         skip_bad_examples: skip (and log) bad examples instead of raising.
+        with_file_names: also yield "file_name", the image's path in `manual_dir`
+            (benchmark-server submissions name their files after it).
 
     Example:
     >>> ds = load("sample", split="val")
@@ -89,16 +77,21 @@ def load(
     >>> example["image"].dtype.name, example["label"].shape.rank
     ('uint8', 2)
     """
-    canonical = canonical_name(name)
-    info = get_info(canonical, num_classes=num_classes)
-    if split not in info.splits:
-        raise ValueError(f"{canonical} has splits {info.splits}, got {split!r}")
-    if canonical == "sample":
-        return load_sample(split)
-    builder = prepare(canonical, data_dir, manual_dir, num_classes, skip_bad_examples)
+    spec = get_info(name, num_classes=num_classes)
+    if split not in spec.splits:
+        raise ValueError(f"dataset {name!r} has splits {spec.splits}, got split={split!r}")
+    if spec.reader:
+        return resolve(spec.reader)(split, with_file_names=with_file_names)
+    builder = prepare(name, data_dir, manual_dir, num_classes, skip_bad_examples)
+    if split not in builder.info.splits:
+        raise DatasetNotFoundError(
+            f"{name} was prepared in {builder.data_dir} without a {split!r} split (its files "
+            f"were not in manual_dir then); prepared splits: {sorted(builder.info.splits)}"
+        )
     ds = builder.as_dataset(split=split, shuffle_files=False)
+    keys = ("image", "label", "file_name") if with_file_names else ("image", "label")
     return ds.map(
-        lambda e: {"image": e["image"], "label": e["label"][..., 0]},
+        lambda e: {key: e[key][..., 0] if key == "label" else e[key] for key in keys},
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )

@@ -65,9 +65,12 @@ def make_sample(camvid_dir, out_dir=SAMPLE_DIR, counts=None, size=DEFAULT_SIZE):
             image = Image.open(camvid_dir / image_rel).convert("RGB")
             label = Image.open(camvid_dir / label_rel)
             if image.size != label.size:
-                raise ValueError(f"{camvid_dir / label_rel} size {label.size} != image {image.size}")
+                raise ValueError(
+                    f"{camvid_dir / label_rel} size {label.size} != image {image.size}"
+                )
             for rel, picture, method in (
-                (image_rel, image, Image.BILINEAR), (label_rel, label, Image.NEAREST)
+                (image_rel, image, Image.BILINEAR),
+                (label_rel, label, Image.NEAREST),
             ):
                 target = out_dir / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -75,8 +78,7 @@ def make_sample(camvid_dir, out_dir=SAMPLE_DIR, counts=None, size=DEFAULT_SIZE):
             written.append(f"{image_rel} {label_rel}")
         (out_dir / f"{split}.txt").write_text("\n".join(written) + "\n")
     (out_dir / "README.md").write_text(
-        _README.format(train=counts.get("train", 0), val=counts.get("val", 0),
-                       w=size[0], h=size[1])
+        _README.format(train=counts.get("train", 0), val=counts.get("val", 0), w=size[0], h=size[1])
     )
     return sum(p.stat().st_size for p in out_dir.rglob("*") if p.is_file())
 

@@ -1,4 +1,5 @@
-"""tf.data training and evaluation pipelines (mcibi.md section 4.1, per-dataset table 4.2).
+"""tf.data training and evaluation pipelines, in the order of the reference's transforms
+(`ssseg/modules/datasets/pipelines/transforms.py` in SegmentationBLWX/sssegmentation).
 
 Train order: random keep-ratio rescale -> random crop (75 % single-class cap)
 -> flip (LIP: swap left/right labels) -> [LIP rotation] -> photometric
@@ -17,111 +18,42 @@ for FILE sharding to find), so FILE or AUTO would fail or skew; DATA is
 correct for both (each worker reads everything and keeps every N-th batch).
 Pass `auto_shard_policy=tf.data.experimental.AutoShardPolicy.FILE` for large
 TFRecord datasets with many more shards than workers. The batch size given
-to `train_pipeline` is the GLOBAL batch; `distribute(ds, strategy)` splits it
-over replicas with `strategy.experimental_distribute_dataset`.
+to `train_pipeline` is the GLOBAL batch; `model.fit` under a strategy's scope splits
+it over the replicas.
 """
-
-import dataclasses
 
 import tensorflow as tf
 
 from keras_memseg.datasets import transforms
-from keras_memseg.datasets.info import canonical_name
-from keras_memseg.datasets.info import get_info
+from keras_memseg.datasets.registry import get_info
 from keras_memseg.layers.image_normalization import IMAGENET_MEAN
 from keras_memseg.layers.image_normalization import IMAGENET_STD
 
 
-@dataclasses.dataclass(frozen=True)
-class AugmentConfig:
-    """Training augmentation and test resizing settings for one dataset.
-
-    Args:
-        target_scale: `Resize` target. With `keep_ratio` only max/min matter
-            ((long, short), e.g. (2048, 512)); without it, (w, h).
-        ratio_range: the random ratio multiplying `target_scale`.
-        keep_ratio: keep the aspect ratio when resizing.
-        crop_size: (h, w) of the random crop and of the padded output.
-        cat_max_ratio: a crop's largest valid class must stay below this share
-            (10 tries); 1.0 disables the check.
-        flip_prob: horizontal flip probability.
-        flip_pairs: label pairs swapped by a flip (LIP).
-        rotate_prob: probability of the LIP rotation (0 = off).
-        rotate_degree: the rotation angle is an integer in [-d, d - 1].
-        photometric: apply mmseg's PhotoMetricDistortion.
-        ignore_label: label of padded / unlabelled pixels.
-        test_scale: evaluation `Resize` target (same convention as target_scale).
-        test_keep_ratio: keep the aspect ratio at evaluation.
-
-    Example:
-    >>> cfg = augment_config_for("cityscapes")
-    >>> cfg.crop_size, cfg.target_scale
-    ((512, 1024), (2048, 1024))
-    """
-
-    target_scale: tuple = (2048, 512)
-    ratio_range: tuple = (0.5, 2.0)
-    keep_ratio: bool = True
-    crop_size: tuple = (512, 512)
-    cat_max_ratio: float = 0.75
-    flip_prob: float = 0.5
-    flip_pairs: tuple = ()
-    rotate_prob: float = 0.0
-    rotate_degree: int = 30
-    photometric: bool = True
-    ignore_label: int = 255
-    test_scale: tuple = (2048, 512)
-    test_keep_ratio: bool = True
-
-    def __post_init__(self):
-        for field in ("target_scale", "ratio_range", "crop_size", "test_scale"):
-            value = getattr(self, field)
-            if len(value) != 2 or min(value) <= 0:
-                raise ValueError(f"AugmentConfig.{field} needs two positive numbers, got {value}")
-        if self.ratio_range[0] > self.ratio_range[1]:
-            raise ValueError(f"AugmentConfig.ratio_range {self.ratio_range} is decreasing")
-        for field in ("flip_prob", "rotate_prob"):
-            if not 0.0 <= getattr(self, field) <= 1.0:
-                raise ValueError(f"AugmentConfig.{field} must be in [0, 1], got {getattr(self, field)}")
-        if not 0.0 < self.cat_max_ratio <= 1.0:
-            raise ValueError(f"AugmentConfig.cat_max_ratio must be in (0, 1], got {self.cat_max_ratio}")
-        if not 0 <= self.ignore_label <= 255:
-            raise ValueError(f"AugmentConfig.ignore_label must be in [0, 255], got {self.ignore_label}")
-
-
 def augment_config_for(name):
-    """Reference settings for `name` (mcibi.md table 4.2; CamVid/sample are ours).
+    """The training augmentation and test resize of dataset `name`
+    (`get_info(name).augment`).
 
     Example:
     >>> augment_config_for("lip").rotate_prob
     0.6
     """
-    canonical = canonical_name(name)
-    if canonical in ("ade20k", "coco_stuff10k", "coco_stuff164k"):
-        return AugmentConfig()
-    if canonical == "cityscapes":
-        return AugmentConfig(
-            target_scale=(2048, 1024), crop_size=(512, 1024), test_scale=(2048, 1024)
-        )
-    if canonical == "lip":
-        return AugmentConfig(
-            target_scale=(520, 520), ratio_range=(0.75, 1.25), keep_ratio=False,
-            crop_size=(473, 473), flip_pairs=get_info("lip").flip_pairs,
-            rotate_prob=0.6, rotate_degree=30, test_scale=(473, 473), test_keep_ratio=False,
-        )
-    if canonical == "camvid":  # not in the paper: native 480x360 as target.
-        return AugmentConfig(target_scale=(480, 360), crop_size=(360, 480), test_scale=(480, 360))
-    return AugmentConfig(  # sample: 224x168 frames.
-        target_scale=(224, 168), crop_size=(168, 224), test_scale=(224, 168)
-    )
+    return get_info(name).augment
 
 
 def _standardise(example):
-    """{"image": uint8 (H,W,3), "label": (H,W) or (H,W,1)} -> same with label (H,W) uint8."""
+    """{"image": uint8 (H,W,3), "label": (H,W) or (H,W,1)} -> same with label (H,W) uint8.
+
+    Float images must hold finite values in [0, 255] (a NaN would silently become 0)."""
     label = example["label"]
     if label.shape.rank == 3:
         label = label[..., 0]
-    return {"image": tf.cast(example["image"], tf.uint8), "label": tf.cast(label, tf.uint8)}
+    image = example["image"]
+    if image.dtype.is_floating:
+        image = tf.debugging.assert_all_finite(
+            image, "an image of the dataset holds NaN/inf pixel values"
+        )
+    return {"image": tf.cast(image, tf.uint8), "label": tf.cast(label, tf.uint8)}
 
 
 def augment_example(example, seed, config):
@@ -139,7 +71,7 @@ def augment_example(example, seed, config):
         image, label, seeds[0], config.target_scale, config.ratio_range, config.keep_ratio
     )
     image, label = transforms.random_crop(
-        image, label, seeds[1], config.crop_size, config.cat_max_ratio, config.ignore_label
+        image, label, seeds[1], config.crop_size, config.cat_max_ratio, config.ignore_class
     )
     if config.flip_prob > 0:
         image, label = transforms.random_flip(
@@ -147,12 +79,12 @@ def augment_example(example, seed, config):
         )
     if config.rotate_prob > 0:
         image, label = transforms.random_rotate(
-            image, label, seeds[3], config.rotate_prob, config.rotate_degree, config.ignore_label
+            image, label, seeds[3], config.rotate_prob, config.rotate_degree, config.ignore_class
         )
     if config.photometric:
         image = transforms.photometric_distortion(image, seeds[4])
     image = transforms.normalize(image)
-    return transforms.center_pad(image, label, config.crop_size, config.ignore_label)
+    return transforms.center_pad(image, label, config.crop_size, config.ignore_class)
 
 
 def _with_options(ds, auto_shard_policy):
@@ -211,8 +143,13 @@ def train_pipeline(
     return _with_options(ds.prefetch(tf.data.AUTOTUNE), auto_shard_policy)
 
 
-def eval_pipeline(ds, test_scale, keep_ratio=True, batch_size=1,
-                  auto_shard_policy=tf.data.experimental.AutoShardPolicy.DATA):
+def eval_pipeline(
+    ds,
+    test_scale,
+    keep_ratio=True,
+    batch_size=1,
+    auto_shard_policy=tf.data.experimental.AutoShardPolicy.DATA,
+):
     """Resizes and normalises images for inference; keeps the original labels.
 
     Args:
@@ -236,19 +173,25 @@ def eval_pipeline(ds, test_scale, keep_ratio=True, batch_size=1,
     """
 
     def prepare(example):
+        file_name = example.get("file_name")
         example = _standardise(example)
+        if file_name is not None:
+            example["file_name"] = file_name
         shape = tf.shape(example["label"])
         new_h, new_w = transforms.rescale_size(shape[0], shape[1], test_scale, keep_ratio)
         image = tf.image.resize(
             tf.cast(example["image"], tf.float32), [new_h, new_w], method="bilinear"
         )
         image = transforms.normalize(image, IMAGENET_MEAN, IMAGENET_STD)
-        return {
+        out = {
             "image": image,
             "label": tf.cast(example["label"], tf.int32),
             "original_size": shape[:2],
             "image_size": tf.stack([new_h, new_w]),
         }
+        if "file_name" in example:
+            out["file_name"] = example["file_name"]
+        return out
 
     ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if batch_size == 1:
@@ -256,22 +199,12 @@ def eval_pipeline(ds, test_scale, keep_ratio=True, batch_size=1,
     else:
         ds = ds.padded_batch(
             batch_size,
-            padding_values={"image": 0.0, "label": 255, "original_size": 0, "image_size": 0},
+            padding_values={
+                "image": 0.0,
+                "label": 255,
+                "original_size": 0,
+                "image_size": 0,
+                **({"file_name": ""} if "file_name" in ds.element_spec else {}),
+            },
         )
     return _with_options(ds.prefetch(tf.data.AUTOTUNE), auto_shard_policy)
-
-
-def distribute(ds, strategy):
-    """Splits a `train_pipeline`/`eval_pipeline` dataset over `strategy`'s replicas.
-
-    Equivalent to `strategy.experimental_distribute_dataset(ds)`; the batch
-    size given to the pipeline is the global batch. With `model.fit` under
-    `strategy.scope()` Keras does this itself, so pass the plain dataset there.
-
-    Example:
-    >>> import tensorflow as tf
-    >>> from keras_memseg.datasets import load
-    >>> ds = train_pipeline(load("sample", "val"), augment_config_for("sample"), 2, seed=0)
-    >>> dist = distribute(ds, tf.distribute.get_strategy())
-    """
-    return strategy.experimental_distribute_dataset(ds)

@@ -5,7 +5,8 @@ Every function takes `image` float32 (H, W, 3) on the 0-255 scale and/or
 only stateless random ops, so the same seed gives the same output on every
 run. Labels are only ever gathered, resized with nearest neighbour, cropped,
 flipped, rotated with nearest sampling or padded with the ignore value: their
-values are never interpolated. Follows mcibi.md section 4.1.
+values are never interpolated. Follows the reference's transforms
+(`ssseg/modules/datasets/pipelines/transforms.py`).
 """
 
 import math
@@ -62,19 +63,18 @@ def random_rescale(image, label, seed, target_scale, ratio_range, keep_ratio):
     return _resize_pair(image, label, new_h, new_w)
 
 
-def _class_ok(label_crop, cat_max_ratio, ignore_label):
+def _class_ok(label_crop, cat_max_ratio, ignore_class):
     counts = tf.math.bincount(
         tf.reshape(label_crop, [-1]), minlength=256, maxlength=256, dtype=tf.int32
     )
-    counts = counts * tf.cast(tf.range(256) != ignore_label, tf.int32)
+    counts = counts * tf.cast(tf.range(256) != ignore_class, tf.int32)
     total = tf.reduce_sum(counts)
     many = tf.math.count_nonzero(counts) > 1
     below = tf.cast(tf.reduce_max(counts), tf.float32) < cat_max_ratio * tf.cast(total, tf.float32)
     return tf.logical_and(many, below)
 
 
-def random_crop(image, label, seed, crop_size, cat_max_ratio=0.75, ignore_label=255,
-                max_tries=10):
+def random_crop(image, label, seed, crop_size, cat_max_ratio=0.75, ignore_class=255, max_tries=10):
     """`RandomCrop` (step 2) with the single-class cap.
 
     Up to `max_tries` offsets are drawn until the crop holds more than one
@@ -88,17 +88,20 @@ def random_crop(image, label, seed, crop_size, cat_max_ratio=0.75, ignore_label=
     margin_h, margin_w = shape[0] - crop_h, shape[1] - crop_w
 
     def offsets(attempt):
-        u = tf.random.stateless_uniform([2], tf.random.experimental.stateless_fold_in(seed, attempt))
+        u = tf.random.stateless_uniform(
+            [2], tf.random.experimental.stateless_fold_in(seed, attempt)
+        )
         top = tf.cast(u[0] * tf.cast(margin_h + 1, tf.float32), tf.int32)
         left = tf.cast(u[1] * tf.cast(margin_w + 1, tf.float32), tf.int32)
         return tf.minimum(top, margin_h), tf.minimum(left, margin_w)
 
     def check(top, left):
-        crop = label[top:top + crop_h, left:left + crop_w]
-        return _class_ok(crop, cat_max_ratio, ignore_label)
+        crop = label[top : top + crop_h, left : left + crop_w]
+        return _class_ok(crop, cat_max_ratio, ignore_class)
 
     top, left = offsets(0)
     if cat_max_ratio < 1.0 and max_tries > 1:
+
         def cond(attempt, top, left, ok):
             return tf.logical_and(attempt < max_tries, tf.logical_not(ok))
 
@@ -106,11 +109,9 @@ def random_crop(image, label, seed, crop_size, cat_max_ratio=0.75, ignore_label=
             top, left = offsets(attempt)
             return attempt + 1, top, left, check(top, left)
 
-        _, top, left, _ = tf.while_loop(
-            cond, body, (tf.constant(1), top, left, check(top, left))
-        )
-    image = image[top:top + crop_h, left:left + crop_w]
-    label = label[top:top + crop_h, left:left + crop_w]
+        _, top, left, _ = tf.while_loop(cond, body, (tf.constant(1), top, left, check(top, left)))
+    image = image[top : top + crop_h, left : left + crop_w]
+    label = label[top : top + crop_h, left : left + crop_w]
     return image, label
 
 
@@ -133,9 +134,7 @@ def random_flip(image, label, seed, prob=0.5, flip_pairs=()):
     image = tf.cond(flip, lambda: tf.reverse(image, [1]), lambda: image)
     if flip_pairs:
         table = swap_table(flip_pairs)
-        label = tf.cond(
-            flip, lambda: tf.gather(table, tf.reverse(label, [1])), lambda: label
-        )
+        label = tf.cond(flip, lambda: tf.gather(table, tf.reverse(label, [1])), lambda: label)
     else:
         label = tf.cond(flip, lambda: tf.reverse(label, [1]), lambda: label)
     return image, label
@@ -151,30 +150,45 @@ def rotation_transform(angle_degrees, height, width):
     cos, sin = tf.cos(theta), tf.sin(theta)
     cx = (tf.cast(width, tf.float32) - 1.0) / 2.0
     cy = (tf.cast(height, tf.float32) - 1.0) / 2.0
-    return tf.stack([
-        cos, -sin, cx - cos * cx + sin * cy,
-        sin, cos, cy - sin * cx - cos * cy,
-        0.0, 0.0,
-    ])[None]
+    return tf.stack(
+        [
+            cos,
+            -sin,
+            cx - cos * cx + sin * cy,
+            sin,
+            cos,
+            cy - sin * cx - cos * cy,
+            0.0,
+            0.0,
+        ]
+    )[None]
 
 
-def rotate(image, label, angle_degrees, ignore_label=255):
-    """Rotates image (bilinear, fill 0) and label (nearest, fill `ignore_label`)."""
+def rotate(image, label, angle_degrees, ignore_class=255):
+    """Rotates image (bilinear, fill 0) and label (nearest, fill `ignore_class`)."""
     shape = tf.shape(label)
     transform = rotation_transform(tf.cast(angle_degrees, tf.float32), shape[0], shape[1])
     out_shape = shape[:2]
     image = tf.raw_ops.ImageProjectiveTransformV3(
-        images=image[None], transforms=transform, output_shape=out_shape,
-        fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT",
+        images=image[None],
+        transforms=transform,
+        output_shape=out_shape,
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
     )[0]
     label = tf.raw_ops.ImageProjectiveTransformV3(
-        images=label[None, ..., None], transforms=transform, output_shape=out_shape,
-        fill_value=float(ignore_label), interpolation="NEAREST", fill_mode="CONSTANT",
+        images=label[None, ..., None],
+        transforms=transform,
+        output_shape=out_shape,
+        fill_value=float(ignore_class),
+        interpolation="NEAREST",
+        fill_mode="CONSTANT",
     )[0, ..., 0]
     return image, label
 
 
-def random_rotate(image, label, seed, prob=0.6, max_degree=30, ignore_label=255):
+def random_rotate(image, label, seed, prob=0.6, max_degree=30, ignore_class=255):
     """LIP `RandomRotation`: with `prob`, an integer angle in [-max_degree, max_degree - 1].
 
     The reference samples the image bicubically; the TF op offers bilinear,
@@ -184,7 +198,7 @@ def random_rotate(image, label, seed, prob=0.6, max_degree=30, ignore_label=255)
     angle = tf.floor(_uniform(seeds[1]) * (2 * max_degree)) - max_degree
     return tf.cond(
         _uniform(seeds[0]) < prob,
-        lambda: rotate(image, label, angle, ignore_label),
+        lambda: rotate(image, label, angle, ignore_class),
         lambda: (image, label),
     )
 
@@ -229,8 +243,8 @@ def normalize(image, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     return (image - tf.constant(mean, tf.float32)) / tf.constant(std, tf.float32)
 
 
-def center_pad(image, label, crop_size, ignore_label=255):
-    """Centred `Padding` to `crop_size` (step 6): image 0, label `ignore_label`.
+def center_pad(image, label, crop_size, ignore_class=255):
+    """Centred `Padding` to `crop_size` (step 6): image 0, label `ignore_class`.
 
     Returns tensors with the static shape (crop_h, crop_w[, 3]).
     """
@@ -239,7 +253,7 @@ def center_pad(image, label, crop_size, ignore_label=255):
     pad_w = tf.maximum(crop_size[1] - shape[1], 0)
     paddings = [[pad_h // 2, pad_h - pad_h // 2], [pad_w // 2, pad_w - pad_w // 2]]
     image = tf.pad(image, paddings + [[0, 0]], constant_values=0.0)
-    label = tf.pad(label, paddings, constant_values=ignore_label)
+    label = tf.pad(label, paddings, constant_values=ignore_class)
     image = tf.ensure_shape(image, [crop_size[0], crop_size[1], 3])
     label = tf.ensure_shape(label, [crop_size[0], crop_size[1]])
     return image, label

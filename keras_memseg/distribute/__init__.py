@@ -39,3 +39,15 @@ def num_replicas_in_sync():
     if keras.backend.backend() == "tensorflow":
         return _tf().num_replicas_in_sync()
     return 1
+
+
+def is_multi_worker():
+    """True under TensorFlow's MultiWorkerMirroredStrategy."""
+    return keras.backend.backend() == "tensorflow" and _tf().is_multi_worker()
+
+
+def reducible_logs(logs):
+    """A TF train step's logs, shaped so that Keras can reduce them on every strategy."""
+    if keras.backend.backend() != "tensorflow":
+        return logs
+    return _tf().reducible_logs(logs)

@@ -23,3 +23,21 @@ def num_replicas_in_sync():
     if not tf.distribute.has_strategy():
         return 1
     return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def is_multi_worker():
+    """True inside a MultiWorkerMirroredStrategy (collective all-reduce) scope or step."""
+    return tf.distribute.has_strategy() and isinstance(
+        tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy
+    )
+
+
+def reducible_logs(logs):
+    """`logs` with a leading axis of 1 under MultiWorkerMirroredStrategy.
+
+    Keras 3.15 reduces the logs of a multi-worker step with
+    `strategy.reduce("MEAN", value, axis=0)`, which rejects scalars.
+    """
+    if not is_multi_worker():
+        return logs
+    return {key: tf.reshape(value, [1]) for key, value in logs.items()}

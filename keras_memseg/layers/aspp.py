@@ -1,4 +1,6 @@
-"""Atrous spatial pyramid pooling (DeepLabV3), spec section 1.2."""
+"""Atrous spatial pyramid pooling: Chen et al., "Rethinking Atrous Convolution for
+Semantic Image Segmentation" (DeepLabV3), 2017; the reference's `ASPP` in
+SegmentationBLWX/sssegmentation (`ssseg/modules/models/segmentors/deeplabv3/`)."""
 
 import keras
 from keras import ops
@@ -28,8 +30,9 @@ class ASPP(keras.layers.Layer):
     (1, 6, 6, 8)
     """
 
-    def __init__(self, filters=512, rates=(1, 12, 24, 36), activation="relu",
-                 sync_batchnorm=False, **kwargs):
+    def __init__(
+        self, filters=512, rates=(1, 12, 24, 36), activation="relu", sync_batchnorm=False, **kwargs
+    ):
         super().__init__(**kwargs)
         rates = tuple(int(r) for r in rates)
         if not rates or min(rates) < 1:
@@ -38,7 +41,11 @@ class ASPP(keras.layers.Layer):
         self.rates = rates
         self.activation = activation
         self.sync_batchnorm = bool(sync_batchnorm)
-        kw = {"activation": activation, "sync_batchnorm": self.sync_batchnorm}
+        kw = {
+            "activation": activation,
+            "sync_batchnorm": self.sync_batchnorm,
+            "dtype": self.dtype_policy,
+        }
         self.branches = [
             ConvBNAct(self.filters, 1 if r == 1 else 3, dilation_rate=r, name=f"branch_{i}", **kw)
             for i, r in enumerate(rates)
@@ -65,6 +72,12 @@ class ASPP(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"filters": self.filters, "rates": self.rates,
-                       "activation": self.activation, "sync_batchnorm": self.sync_batchnorm})
+        config.update(
+            {
+                "filters": self.filters,
+                "rates": self.rates,
+                "activation": self.activation,
+                "sync_batchnorm": self.sync_batchnorm,
+            }
+        )
         return config

@@ -2,28 +2,38 @@
 
 import keras
 
+from keras_memseg.layers.dilated_conv import DilatedConv2D
+from keras_memseg.layers.torch_batch_norm import TorchBatchNormalization
+
 # PyTorch's default conv init (kaiming-uniform, a=sqrt(5)) is U(+-1/sqrt(fan_in)).
-TORCH_CONV_INIT = {"class_name": "VarianceScaling",
-                   "config": {"scale": 1.0 / 3.0, "mode": "fan_in", "distribution": "uniform"}}
+TORCH_CONV_INIT = {
+    "class_name": "VarianceScaling",
+    "config": {"scale": 1.0 / 3.0, "mode": "fan_in", "distribution": "uniform"},
+}
 BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9  # PyTorch momentum 0.1
 _ACTIVATIONS = ("relu", "leaky_relu")
 
 
-def batch_norm(name=None, sync_batchnorm=False):
-    """BatchNormalization with PyTorch's epsilon and momentum (float32 statistics)."""
+def batch_norm(name=None, sync_batchnorm=False, dtype=None):
+    """BatchNormalization with PyTorch's epsilon, momentum and moving-variance update
+    (`TorchBatchNormalization`; float32 statistics)."""
     if sync_batchnorm and keras.backend.backend() != "tensorflow":
         sync_batchnorm = False  # only TF distributes BN; other backends use global batches
-    return keras.layers.BatchNormalization(
-        epsilon=BN_EPSILON, momentum=BN_MOMENTUM, synchronized=sync_batchnorm, name=name
+    return TorchBatchNormalization(
+        epsilon=BN_EPSILON,
+        momentum=BN_MOMENTUM,
+        synchronized=sync_batchnorm,
+        name=name,
+        dtype=dtype,
     )
 
 
-def activation_layer(activation, name=None):
+def activation_layer(activation, name=None, dtype=None):
     if activation == "relu":
-        return keras.layers.ReLU(name=name)
+        return keras.layers.ReLU(name=name, dtype=dtype)
     if activation == "leaky_relu":
-        return keras.layers.LeakyReLU(negative_slope=0.01, name=name)
+        return keras.layers.LeakyReLU(negative_slope=0.01, name=name, dtype=dtype)
     raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {activation!r}")
 
 
@@ -44,20 +54,34 @@ class ConvBNAct(keras.layers.Layer):
     (1, 5, 5, 8)
     """
 
-    def __init__(self, filters, kernel_size=1, dilation_rate=1, activation="relu",
-                 sync_batchnorm=False, **kwargs):
+    def __init__(
+        self,
+        filters,
+        kernel_size=1,
+        dilation_rate=1,
+        activation="relu",
+        sync_batchnorm=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.kernel_size = int(kernel_size)
         self.dilation_rate = int(dilation_rate)
         self.activation = activation
         self.sync_batchnorm = bool(sync_batchnorm)
-        self.conv = keras.layers.Conv2D(
-            self.filters, self.kernel_size, padding="same", dilation_rate=self.dilation_rate,
-            use_bias=False, kernel_initializer=TORCH_CONV_INIT, name="conv", dtype=self.dtype_policy,
+        conv = DilatedConv2D if self.dilation_rate > 1 else keras.layers.Conv2D  # same weights
+        self.conv = conv(
+            self.filters,
+            self.kernel_size,
+            padding="same",
+            dilation_rate=self.dilation_rate,
+            use_bias=False,
+            kernel_initializer=TORCH_CONV_INIT,
+            name="conv",
+            dtype=self.dtype_policy,
         )
-        self.bn = batch_norm("bn", self.sync_batchnorm)
-        self.act = activation_layer(activation, "act")
+        self.bn = batch_norm("bn", self.sync_batchnorm, dtype=self.dtype_policy)
+        self.act = activation_layer(activation, "act", dtype=self.dtype_policy)
 
     def build(self, input_shape):
         self.conv.build(input_shape)
@@ -72,9 +96,13 @@ class ConvBNAct(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "filters": self.filters, "kernel_size": self.kernel_size,
-            "dilation_rate": self.dilation_rate, "activation": self.activation,
-            "sync_batchnorm": self.sync_batchnorm,
-        })
+        config.update(
+            {
+                "filters": self.filters,
+                "kernel_size": self.kernel_size,
+                "dilation_rate": self.dilation_rate,
+                "activation": self.activation,
+                "sync_batchnorm": self.sync_batchnorm,
+            }
+        )
         return config

@@ -1,4 +1,5 @@
-"""Pyramid pooling module (PSPNet), spec section 1.2, with PyTorch adaptive-pool bins."""
+"""Pyramid pooling module: Zhao et al., "Pyramid Scene Parsing Network" (PSPNet), CVPR
+2017, with PyTorch's adaptive-pool bins as the reference's `PyramidPoolingModule`."""
 
 import keras
 from keras import ops
@@ -40,8 +41,9 @@ class PPM(keras.layers.Layer):
     (1, 5, 7, 4)
     """
 
-    def __init__(self, filters=512, bins=(1, 2, 3, 6), activation="relu",
-                 sync_batchnorm=False, **kwargs):
+    def __init__(
+        self, filters=512, bins=(1, 2, 3, 6), activation="relu", sync_batchnorm=False, **kwargs
+    ):
         super().__init__(**kwargs)
         bins = tuple(int(b) for b in bins)
         if not bins or min(bins) < 1:
@@ -50,7 +52,11 @@ class PPM(keras.layers.Layer):
         self.bins = bins
         self.activation = activation
         self.sync_batchnorm = bool(sync_batchnorm)
-        kw = {"activation": activation, "sync_batchnorm": self.sync_batchnorm}
+        kw = {
+            "activation": activation,
+            "sync_batchnorm": self.sync_batchnorm,
+            "dtype": self.dtype_policy,
+        }
         self.branches = [ConvBNAct(self.filters, 1, name=f"bin_{b}", **kw) for b in bins]
         self.project = ConvBNAct(self.filters, 3, name="project", **kw)
 
@@ -77,6 +83,12 @@ class PPM(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"filters": self.filters, "bins": self.bins,
-                       "activation": self.activation, "sync_batchnorm": self.sync_batchnorm})
+        config.update(
+            {
+                "filters": self.filters,
+                "bins": self.bins,
+                "activation": self.activation,
+                "sync_batchnorm": self.sync_batchnorm,
+            }
+        )
         return config

@@ -29,8 +29,16 @@ class SegmentationDecoder(keras.layers.Layer):
     (2, 4, 4, 5)
     """
 
-    def __init__(self, num_classes, channels=512, kernel_size=1, dropout=0.1,
-                 activation="relu", sync_batchnorm=False, **kwargs):
+    def __init__(
+        self,
+        num_classes,
+        channels=512,
+        kernel_size=1,
+        dropout=0.1,
+        activation="relu",
+        sync_batchnorm=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.num_classes = int(num_classes)
         self.channels = None if channels is None else int(channels)
@@ -40,11 +48,24 @@ class SegmentationDecoder(keras.layers.Layer):
         self.sync_batchnorm = bool(sync_batchnorm)
         self.block = None
         if self.channels is not None:
-            self.block = ConvBNAct(self.channels, self.kernel_size, activation=activation,
-                                   sync_batchnorm=self.sync_batchnorm, name="block")
-        self.drop = keras.layers.SpatialDropout2D(self.dropout, name="dropout")
+            self.block = ConvBNAct(
+                self.channels,
+                self.kernel_size,
+                activation=activation,
+                sync_batchnorm=self.sync_batchnorm,
+                name="block",
+                dtype=self.dtype_policy,
+            )
+        self.drop = keras.layers.SpatialDropout2D(
+            self.dropout, name="dropout", dtype=self.dtype_policy
+        )
         self.classifier = keras.layers.Conv2D(
-            self.num_classes, 1, kernel_initializer=TORCH_CONV_INIT, name="classifier")
+            self.num_classes,
+            1,
+            kernel_initializer=TORCH_CONV_INIT,
+            name="classifier",
+            dtype=self.dtype_policy,
+        )
 
     def build(self, input_shape):
         shape = tuple(input_shape)
@@ -63,7 +84,14 @@ class SegmentationDecoder(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"num_classes": self.num_classes, "channels": self.channels,
-                       "kernel_size": self.kernel_size, "dropout": self.dropout,
-                       "activation": self.activation, "sync_batchnorm": self.sync_batchnorm})
+        config.update(
+            {
+                "num_classes": self.num_classes,
+                "channels": self.channels,
+                "kernel_size": self.kernel_size,
+                "dropout": self.dropout,
+                "activation": self.activation,
+                "sync_batchnorm": self.sync_batchnorm,
+            }
+        )
         return config

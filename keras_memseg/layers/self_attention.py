@@ -1,4 +1,5 @@
-"""The non-local attention block of MCIBI (spec section 1.7)."""
+"""The non-local attention block of MCIBI: the reference's `SelfAttentionBlock`
+(`ssseg/modules/models/segmentors/base/selfattention.py` in SegmentationBLWX/sssegmentation)."""
 
 import keras
 from keras import ops
@@ -31,21 +32,29 @@ class SelfAttentionBlock(keras.layers.Layer):
     (2, 3, 3, 6)
     """
 
-    def __init__(self, transform_channels=256, out_channels=512, activation="relu",
-                 sync_batchnorm=False, **kwargs):
+    def __init__(
+        self,
+        transform_channels=256,
+        out_channels=512,
+        activation="relu",
+        sync_batchnorm=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.transform_channels = int(transform_channels)
         self.out_channels = int(out_channels)
         self.activation = activation
         self.sync_batchnorm = bool(sync_batchnorm)
-        t, a, s = self.transform_channels, activation, self.sync_batchnorm
-        self.query_project = [ConvBNAct(t, 1, activation=a, sync_batchnorm=s, name=f"query_{i}")
-                              for i in range(2)]
-        self.key_project = [ConvBNAct(t, 1, activation=a, sync_batchnorm=s, name=f"key_{i}")
-                            for i in range(2)]
-        self.value_project = ConvBNAct(t, 1, activation=a, sync_batchnorm=s, name="value")
-        self.out_project = ConvBNAct(self.out_channels, 1, activation=a, sync_batchnorm=s,
-                                     name="out")
+        t = self.transform_channels
+        kw = {
+            "activation": activation,
+            "sync_batchnorm": self.sync_batchnorm,
+            "dtype": self.dtype_policy,
+        }
+        self.query_project = [ConvBNAct(t, 1, name=f"query_{i}", **kw) for i in range(2)]
+        self.key_project = [ConvBNAct(t, 1, name=f"key_{i}", **kw) for i in range(2)]
+        self.value_project = ConvBNAct(t, 1, name="value", **kw)
+        self.out_project = ConvBNAct(self.out_channels, 1, name="out", **kw)
 
     def build(self, query_shape, key_value_shape=None):
         key_value_shape = query_shape if key_value_shape is None else key_value_shape
@@ -72,7 +81,7 @@ class SelfAttentionBlock(keras.layers.Layer):
         q = ops.reshape(q, (b, -1, t))  # (B, hw, t)
         k = ops.reshape(k, (b, -1, t))  # (B, h'w', t)
         v = ops.reshape(v, (b, -1, t))
-        scores = ops.einsum("bqt,bkt->bqk", q, k) * (t ** -0.5)
+        scores = ops.einsum("bqt,bkt->bqk", q, k) * (t**-0.5)
         attn = ops.softmax(ops.cast(scores, "float32"), axis=-1)
         context = ops.einsum("bqk,bkt->bqt", ops.cast(attn, v.dtype), v)
         context = ops.reshape(context, (b, h, w, t))
@@ -83,8 +92,12 @@ class SelfAttentionBlock(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "transform_channels": self.transform_channels, "out_channels": self.out_channels,
-            "activation": self.activation, "sync_batchnorm": self.sync_batchnorm,
-        })
+        config.update(
+            {
+                "transform_channels": self.transform_channels,
+                "out_channels": self.out_channels,
+                "activation": self.activation,
+                "sync_batchnorm": self.sync_batchnorm,
+            }
+        )
         return config

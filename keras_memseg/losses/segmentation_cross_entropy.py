@@ -1,4 +1,8 @@
-"""Pixel-wise softmax cross-entropy that skips the ignore label (spec section 3)."""
+"""Pixel-wise softmax cross-entropy that skips the ignore class.
+
+The reference's `CrossEntropyLoss` (`ssseg/modules/models/losses/crossentropyloss.py`):
+softmax cross-entropy averaged over the pixels whose label is not ignored.
+"""
 
 import keras
 from keras import ops
@@ -6,15 +10,15 @@ from keras import ops
 from keras_memseg.losses import label_checks
 
 
-def masked_cross_entropy(labels, logits, ignore_index=255, check_range=True):
-    """Mean softmax cross-entropy over the pixels whose label is not `ignore_index`.
+def masked_cross_entropy(labels, logits, ignore_class=255, check_range=True):
+    """Mean softmax cross-entropy over the pixels whose label is not `ignore_class`.
 
     Args:
         labels: int labels `(B, H, W)` or `(B, H, W, 1)`.
         logits: `(B, H, W, K)` logits at the label resolution.
-        ignore_index: skipped label value.
+        ignore_class: skipped label value.
         check_range: fail (TensorFlow graph assertion, eager check elsewhere) on a
-            label outside `[0, K)` that is not `ignore_index`.
+            label outside `[0, K)` that is not `ignore_class`.
 
     Returns a float32 scalar; 0 when every pixel is ignored (never NaN).
     """
@@ -24,9 +28,9 @@ def masked_cross_entropy(labels, logits, ignore_index=255, check_range=True):
     labels = ops.cast(labels, "int32")
     num_classes = logits.shape[-1]
     if check_range:
-        labels = label_checks.assert_labels_in_range(labels, num_classes, ignore_index)
+        labels = label_checks.assert_labels_in_range(labels, num_classes, ignore_class)
     # Out-of-range labels never reach the gather (the check above reports them).
-    valid = ops.not_equal(labels, ignore_index) & (labels >= 0) & (labels < num_classes)
+    valid = ops.not_equal(labels, ignore_class) & (labels >= 0) & (labels < num_classes)
     safe = ops.where(valid, labels, 0)
     log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
     nll = -ops.take_along_axis(log_probs, safe[..., None], axis=-1)[..., 0]
@@ -40,19 +44,19 @@ class SegmentationCrossEntropy(keras.losses.Loss):
 
     Example:
     >>> import numpy as np
-    >>> loss = SegmentationCrossEntropy(ignore_index=255)
+    >>> loss = SegmentationCrossEntropy(ignore_class=255)
     >>> labels = np.array([[[0, 255]]], "int32")
     >>> logits = np.zeros((1, 1, 2, 3), "float32")
     >>> round(float(loss(labels, logits)), 4)   # log(3) over the one valid pixel
     1.0986
     """
 
-    def __init__(self, ignore_index=255, name="segmentation_cross_entropy", **kwargs):
+    def __init__(self, ignore_class=255, name="segmentation_cross_entropy", **kwargs):
         super().__init__(name=name, reduction="sum", **kwargs)
-        self.ignore_index = int(ignore_index)
+        self.ignore_class = int(ignore_class)
 
     def call(self, y_true, y_pred):
-        return masked_cross_entropy(y_true, y_pred, self.ignore_index)
+        return masked_cross_entropy(y_true, y_pred, self.ignore_class)
 
     def get_config(self):
-        return {"name": self.name, "ignore_index": self.ignore_index}
+        return {"name": self.name, "ignore_class": self.ignore_class}

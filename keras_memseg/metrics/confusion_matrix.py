@@ -22,7 +22,7 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
 
     Args:
         num_classes: K.
-        ignore_label: label value skipped (255). Any other label outside
+        ignore_class: label value skipped (255). Any other label outside
             [0, K) is skipped as well.
         from_logits: `y_pred` is (B, H, W, K) scores (argmax taken) rather than
             (B, H, W) class ids.
@@ -37,20 +37,31 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
     (0.5, 0.333)
     """
 
-    def __init__(self, num_classes, ignore_label=255, from_logits=True, class_names=None,
-                 name="mIoU", dtype=None):
+    def __init__(
+        self,
+        num_classes,
+        ignore_class=255,
+        from_logits=True,
+        class_names=None,
+        name="mIoU",
+        dtype=None,
+    ):
         super().__init__(name=name, dtype=dtype)
         self.num_classes = int(num_classes)
-        self.ignore_label = int(ignore_label)
+        self.ignore_class = int(ignore_class)
         self.from_logits = bool(from_logits)
         self.class_names = tuple(class_names) if class_names is not None else None
         if self.class_names is not None and len(self.class_names) != self.num_classes:
-            raise ValueError(f"class_names has {len(self.class_names)} names, "
-                             f"num_classes is {self.num_classes}")
+            raise ValueError(
+                f"class_names has {len(self.class_names)} names, num_classes is {self.num_classes}"
+            )
         # int32 counts: exact up to 2**31 - 1 pixels per (gt, pred) cell.
         self.confusion = self.add_variable(
-            shape=(self.num_classes, self.num_classes), initializer="zeros", dtype="int32",
-            name="confusion")
+            shape=(self.num_classes, self.num_classes),
+            initializer="zeros",
+            dtype="int32",
+            name="confusion",
+        )
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         if sample_weight is not None:
@@ -81,8 +92,13 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
         nan = ops.full_like(tp, float("nan"))
         iou = ops.where(union > 0, tp / ops.maximum(union, 1.0), nan)
         acc = ops.where(gt > 0, tp / ops.maximum(gt, 1.0), nan)
-        return {"aAcc": ops.sum(tp) / ops.maximum(ops.sum(gt), 1.0),
-                "mIoU": _nanmean(iou), "mAcc": _nanmean(acc), "IoU": iou, "Acc": acc}
+        return {
+            "aAcc": ops.sum(tp) / ops.maximum(ops.sum(gt), 1.0),
+            "mIoU": _nanmean(iou),
+            "mAcc": _nanmean(acc),
+            "IoU": iou,
+            "Acc": acc,
+        }
 
     def report(self):
         """Dict of NumPy values: aAcc, mIoU, mAcc (0..1), IoU and Acc per class (K,).
@@ -100,9 +116,11 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
         return {
             "aAcc": float(tp.sum() / max(gt.sum(), 1.0)),
             "mIoU": float(np.mean(iou[present])) if present.any() else float("nan"),
-            "mAcc": (float(np.mean(acc[~np.isnan(acc)])) if (~np.isnan(acc)).any()
-                     else float("nan")),
-            "IoU": iou, "Acc": acc,
+            "mAcc": (
+                float(np.mean(acc[~np.isnan(acc)])) if (~np.isnan(acc)).any() else float("nan")
+            ),
+            "IoU": iou,
+            "Acc": acc,
             "class_names": self.class_names or tuple(str(i) for i in range(self.num_classes)),
             "confusion": confusion.astype(np.int64),
         }
@@ -112,9 +130,14 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
         return format_table(self.report())
 
     def get_config(self):
-        return {"num_classes": self.num_classes, "ignore_label": self.ignore_label,
-                "from_logits": self.from_logits, "class_names": self.class_names,
-                "name": self.name, "dtype": self.dtype}
+        return {
+            "num_classes": self.num_classes,
+            "ignore_class": self.ignore_class,
+            "from_logits": self.from_logits,
+            "class_names": self.class_names,
+            "name": self.name,
+            "dtype": self.dtype,
+        }
 
 
 def _nanmean(x):
@@ -133,6 +156,8 @@ def format_table(report):
         fmt = lambda v: f"{'nan':>8}" if np.isnan(v) else f"{100 * v:8.2f}"  # noqa: E731
         lines.append(f"{name:<{width}}{fmt(iou)}{fmt(acc)}")
     lines.append("-" * (width + 16))
-    lines.append(f"aAcc {100 * report['aAcc']:.2f}  mIoU {100 * report['mIoU']:.2f}  "
-                 f"mAcc {100 * report['mAcc']:.2f}")
+    lines.append(
+        f"aAcc {100 * report['aAcc']:.2f}  mIoU {100 * report['mIoU']:.2f}  "
+        f"mAcc {100 * report['mAcc']:.2f}"
+    )
     return "\n".join(lines)

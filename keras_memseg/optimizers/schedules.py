@@ -1,4 +1,8 @@
-"""The poly learning-rate schedule and the memory momentum tied to it (spec 2.2, 4.1).
+"""The poly learning-rate schedule and the memory momentum tied to it.
+
+The reference (`ssseg`'s `PolyScheduler`, MCIBI's `FeaturesMemory.update` with
+`adjust_by_learning_rate=True`) sets both per iteration: the rate decays with power
+0.9 to a floor of `0.01 * lr0`, and the memory momentum moves in step with it.
 
 Both are plain functions of the step, written with `keras.ops`, so they run inside
 the compiled training step on every backend (no callback mutates a variable).
@@ -20,8 +24,9 @@ class PolyDecay(keras.optimizers.schedules.LearningRateSchedule):
     (0.01, 0.0001)
     """
 
-    def __init__(self, initial_learning_rate, total_steps, power=0.9, min_ratio=0.01,
-                 name="poly_decay"):
+    def __init__(
+        self, initial_learning_rate, total_steps, power=0.9, min_ratio=0.01, name="poly_decay"
+    ):
         if total_steps < 1:
             raise ValueError(f"total_steps must be >= 1, got {total_steps}")
         self.initial_learning_rate = float(initial_learning_rate)
@@ -37,9 +42,13 @@ class PolyDecay(keras.optimizers.schedules.LearningRateSchedule):
         return (lr0 - lr_min) * ops.power(1.0 - step / self.total_steps, self.power) + lr_min
 
     def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "total_steps": self.total_steps, "power": self.power,
-                "min_ratio": self.min_ratio, "name": self.name}
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "total_steps": self.total_steps,
+            "power": self.power,
+            "min_ratio": self.min_ratio,
+            "name": self.name,
+        }
 
 
 @keras.saving.register_keras_serializable(package="keras_memseg")
@@ -76,13 +85,11 @@ class TiedMomentum:
         lr = self.learning_rate
         if callable(lr):
             lr = keras.saving.serialize_keras_object(lr)
-        return {"learning_rate": lr, "base_momentum": self.base_momentum,
-                "base_lr": self.base_lr}
+        return {"learning_rate": lr, "base_momentum": self.base_momentum, "base_lr": self.base_lr}
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
         if isinstance(config["learning_rate"], dict):
-            config["learning_rate"] = keras.saving.deserialize_keras_object(
-                config["learning_rate"])
+            config["learning_rate"] = keras.saving.deserialize_keras_object(config["learning_rate"])
         return cls(**config)

@@ -1,4 +1,4 @@
-"""Training: schedules, recipe configs and the absl CLI (backend-agnostic, light imports).
+"""Training: recipe configs and the absl CLI (light imports).
 
 The TensorFlow trainer lives in `keras_memseg.training.trainer` (`train(config)`),
 strategy selection in `keras_memseg.training.strategy`; import them explicitly.
@@ -8,5 +8,3 @@ from keras_memseg.training.cli import run_recipe
 from keras_memseg.training.config import RECIPES
 from keras_memseg.training.config import RecipeConfig
 from keras_memseg.training.config import get_recipe
-from keras_memseg.training.schedules import PolyDecay
-from keras_memseg.training.schedules import TiedMomentum

@@ -1,80 +1,205 @@
-"""Training callbacks (TensorFlow): step-exact backup/restore, step checkpoints, scalars, eval."""
+"""Training callbacks (TensorFlow): step-exact backup/restore, step checkpoints, the
+non-finite monitor, TensorBoard scalars, periodic evaluation."""
 
 import glob
 import json
 import os
+import shutil
+import tempfile
 
 import keras
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.framework import summary_pb2
 
 
 def _step(model):
     return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
 
 
-class StepBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` keyed on the global step instead of (epoch, batch).
+def _rng_variables(model):
+    """The random-generator states of the model (dropout seeds): the variables that are
+    not weights, so `save_weights` does not keep them."""
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
 
-    Saves weights + optimizer state (+ the feature memory and its update counter,
-    which are model variables) every `save_freq` optimizer steps and at
-    `total_steps`. The trainer calls `restore()` before `fit` (it needs the step
-    to position the data stream), so `on_train_begin` does not load again.
-    The backup is kept after training (`delete_checkpoint=False`), so rerunning
-    a finished command skips straight to evaluation.
+
+def _state_is_finite(model):
+    return not model.nonfinite_weights() and all(
+        np.all(np.isfinite(keras.ops.convert_to_numpy(v)))
+        for v in model.optimizer.variables
+        if "float" in str(v.dtype)
+    )
+
+
+def verify_weights_file(path):
+    """True when `path` reads back as an HDF5 weights file whose arrays are all finite."""
+    import h5py
+
+    arrays = []
+    try:
+        with h5py.File(path, "r") as f:
+            f.visititems(
+                lambda _, obj: arrays.append(obj[()]) if isinstance(obj, h5py.Dataset) else None
+            )
+    except (OSError, ValueError):
+        return False
+    return bool(arrays) and all(
+        np.all(np.isfinite(a)) for a in arrays if np.asarray(a).dtype.kind == "f"
+    )
+
+
+def _save_state(model, folder, step):
+    """Weights + optimizer (`state.weights.h5`), RNG states and the step into `folder`."""
+    os.makedirs(folder, exist_ok=True)
+    model.save_weights(os.path.join(folder, "state.weights.h5"))
+    rng = {f"v{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(_rng_variables(model))}
+    np.savez(os.path.join(folder, "rng.npz"), **rng)
+    with open(os.path.join(folder, "step.json"), "w") as f:
+        json.dump({"step": int(step)}, f)
+
+
+def load_all_or_nothing(model, weights_path, rng_path=None):
+    """Loads `weights_path` (and RNG states) into `model`, or leaves it exactly as it was.
+
+    Keras' `load_weights` assigns layer by layer and can fail half-way (a shape
+    mismatch, a torn file): the previous values of every variable are put back then.
+    """
+    variables = list(model.variables) + list(model.optimizer.variables)
+    snapshot = [keras.ops.convert_to_numpy(v).copy() for v in variables]
+    try:
+        model.load_weights(weights_path)
+        if rng_path is not None:
+            with np.load(rng_path) as rng:
+                states = [rng[f"v{i}"] for i in range(len(rng.files))]
+            targets = _rng_variables(model)
+            if len(states) != len(targets):
+                raise ValueError(
+                    f"{rng_path} holds {len(states)} RNG states, the model has {len(targets)}"
+                )
+            for variable, value in zip(targets, states):
+                variable.assign(value)
+    except Exception:
+        for variable, value in zip(variables, snapshot):
+            variable.assign(value)
+        raise
+
+
+class StepBackupAndRestore(keras.callbacks.Callback):
+    """Step-keyed backups for exact resume: weights, optimizer, feature memory, step, RNG.
+
+    Every `save_freq` optimizer steps (and at `total_steps`) it writes
+    `backup_dir/step-<N>/` (`state.weights.h5`: model and optimizer variables, the
+    memory and its update counter included; `rng.npz`: the dropout seed states;
+    `step.json`) into a hidden temporary folder, reads it back, and renames it into
+    place; then the older backups beyond the newest two are removed. Nothing is written
+    from a non-finite state (the last good backup survives). `restore()` tries the
+    backups newest first, then the checkpoints of `checkpoint_dir`, each all-or-nothing.
     """
 
-    def __init__(self, backup_dir, save_freq, total_steps):
-        super().__init__(backup_dir, save_freq=int(save_freq), double_checkpoint=True,
-                         delete_checkpoint=False)
-        self.total_steps = int(total_steps)
+    def __init__(self, backup_dir, save_freq, total_steps, checkpoint_dir=None, keep=2):
+        super().__init__()
+        self.backup_dir, self.save_freq = backup_dir, int(save_freq)
+        self.total_steps, self.checkpoint_dir, self.keep = int(total_steps), checkpoint_dir, keep
+        self.skipped_nonfinite = []
+
+    def _backups(self):
+        if not os.path.isdir(self.backup_dir):
+            return []
+        return sorted(
+            (d for d in os.listdir(self.backup_dir) if d.startswith("step-")), reverse=True
+        )
+
+    def candidates(self):
+        """[(description, weights path, rng path or None)], newest first."""
+        out = [
+            (
+                os.path.join(self.backup_dir, d),
+                os.path.join(self.backup_dir, d, "state.weights.h5"),
+                os.path.join(self.backup_dir, d, "rng.npz"),
+            )
+            for d in self._backups()
+        ]
+        if self.checkpoint_dir and os.path.isdir(self.checkpoint_dir):
+            for path in sorted(
+                glob.glob(os.path.join(self.checkpoint_dir, "ckpt-*.weights.h5")), reverse=True
+            ):
+                out.append((path, path, None))
+        return out
 
     def restore(self, model):
-        """Loads the latest backup into `model` (built, optimizer built); returns its step."""
+        """Loads the newest readable backup (or checkpoint) into `model`; returns its step.
+
+        Returns 0 when the folder holds none. Raises when it holds some but none reads.
+        """
         self.set_model(model)
-        for path in (self._weights_path, self._prev_weights_path):
-            if not os.path.exists(path):
-                continue
+        candidates = self.candidates()
+        problems = []
+        for where, weights, rng in candidates:
             try:
-                if path.endswith(".h5"):
-                    model.load_weights(path)
-                else:
-                    _load_bkp(model, path)
-                return _step(model)
-            except (OSError, ValueError, KeyError) as error:  # torn write: try the older one
-                print(f"warning: could not read backup {path}: {error}")
+                load_all_or_nothing(model, weights, rng)
+            except Exception as error:  # noqa: BLE001 - reported, then the next one
+                problems.append(f"{where}: {type(error).__name__}: {str(error)[:200]}")
+                print(
+                    f"warning: cannot restore {where} ({type(error).__name__}); trying an "
+                    "older backup or checkpoint"
+                )
+                continue
+            if rng is None:
+                print(
+                    f"warning: resumed from checkpoint {where}: dropout random states are "
+                    "not in checkpoints, so the next steps differ slightly from an "
+                    "uninterrupted run"
+                )
+            self.restored_from = where
+            return _step(model)
+        if candidates:
+            from keras_memseg.training.run_folder import RunFolderError
+
+            run_dir = os.path.dirname(os.path.abspath(self.backup_dir))
+            raise RunFolderError(
+                f"cannot resume {run_dir}: no readable backup or checkpoint "
+                f"({len(candidates)} tried, first problem: {problems[0]}). Nothing was "
+                "deleted; move the run folder aside or pass another --run_dir to start again"
+            )
         return 0
-
-    def on_train_begin(self, logs=None):
-        pass  # restored by the trainer before fit (see `restore`)
-
-    def on_epoch_end(self, epoch, logs=None):
-        pass
 
     def on_train_batch_end(self, batch, logs=None):
         step = _step(self.model)
-        if step % self.save_freq == 0 or step == self.total_steps:
-            self._save_model()
-            with open(self._training_metadata_path, "w") as f:
-                json.dump({"step": step}, f)
-
-
-def _load_bkp(model, path):
-    # `latest.weights.h5.bkp` does not end in .h5; keras wants the suffix.
-    tmp = path[: -len(".bkp")] + ".restore.weights.h5"
-    tf.io.gfile.copy(path, tmp, overwrite=True)
-    try:
-        model.load_weights(tmp)
-    finally:
-        os.remove(tmp)
+        if step % self.save_freq and step != self.total_steps:
+            return
+        if not _state_is_finite(self.model):
+            self.skipped_nonfinite.append(step)
+            print(
+                f"warning: step {step}: weights or optimizer state are not finite; "
+                "no backup written (the previous one is kept)"
+            )
+            return
+        os.makedirs(self.backup_dir, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".tmp-", dir=self.backup_dir)
+        try:
+            _save_state(self.model, staging, step)
+            if not verify_weights_file(os.path.join(staging, "state.weights.h5")):
+                raise OSError(f"backup of step {step} did not read back")
+            target = os.path.join(self.backup_dir, f"step-{step:08d}")
+            if os.path.exists(target):
+                shutil.rmtree(target)
+            os.replace(staging, target)
+        finally:
+            if os.path.exists(staging):
+                shutil.rmtree(staging)
+        for old in self._backups()[self.keep :]:
+            shutil.rmtree(os.path.join(self.backup_dir, old), ignore_errors=True)
 
 
 class StepCheckpoint(keras.callbacks.Callback):
-    """Writes `ckpt-<step>.weights.h5` every `every` steps, keeping the last `keep`."""
+    """Writes `ckpt-<step>.weights.h5` every `every` steps, keeping the last `keep` (0 =
+    all). A checkpoint is written to a temporary file, read back and renamed; older ones
+    are removed only after that, and nothing is written from a non-finite state."""
 
     def __init__(self, directory, every, total_steps, keep=3, enabled=True):
         super().__init__()
+        if int(keep) < 0:
+            raise ValueError(f"keep_checkpoints must be >= 0 (0 = keep all), got {keep}")
         self.directory, self.every, self.keep = directory, int(every), int(keep)
         self.total_steps, self.enabled = int(total_steps), enabled
 
@@ -82,23 +207,73 @@ class StepCheckpoint(keras.callbacks.Callback):
         step = _step(self.model)
         if not self.enabled or (step % self.every and step != self.total_steps):
             return
+        if not _state_is_finite(self.model):
+            print(f"warning: step {step}: not finite; no checkpoint written")
+            return
         os.makedirs(self.directory, exist_ok=True)
-        self.model.save_weights(os.path.join(self.directory, f"ckpt-{step:07d}.weights.h5"))
-        old = sorted(glob.glob(os.path.join(self.directory, "ckpt-*.weights.h5")))
-        for path in old[: max(len(old) - self.keep, 0)]:
-            os.remove(path)
+        path = os.path.join(self.directory, f"ckpt-{step:07d}.weights.h5")
+        tmp = os.path.join(self.directory, f".tmp-ckpt-{step:07d}.weights.h5")
+        self.model.save_weights(tmp)
+        if not verify_weights_file(tmp):
+            os.remove(tmp)
+            raise OSError(f"checkpoint {path} did not read back")
+        os.replace(tmp, path)
+        if self.keep:
+            old = sorted(glob.glob(os.path.join(self.directory, "ckpt-*.weights.h5")))
+            for stale in old[: max(len(old) - self.keep, 0)]:
+                os.remove(stale)
+
+
+class NonFiniteMonitor(keras.callbacks.Callback):
+    """Stops training after `limit` batches in a row had NaN/inf images or outputs.
+
+    Such batches change nothing (the model skips them and counts them in its
+    `nonfinite_batches` metric); a run that keeps producing them is broken (bad data,
+    a diverged model), so it stops and `stopped_at` holds the step.
+    """
+
+    def __init__(self, limit=10):
+        super().__init__()
+        self.limit, self.in_a_row, self.total, self.stopped_at = int(limit), 0, 0, None
+        self._seen = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._seen = 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        count = float(np.asarray((logs or {}).get("nonfinite_batches", self._seen)).reshape(-1)[0])
+        new = count - self._seen
+        self._seen = count
+        if new > 0:
+            self.in_a_row += 1
+            self.total += 1
+        else:
+            self.in_a_row = 0
+        if self.limit and self.in_a_row >= self.limit:
+            self.stopped_at = _step(self.model)
+            self.model.stop_training = True
 
 
 class ScalarLogger(keras.callbacks.Callback):
     """TensorBoard scalars against the global step: losses, LR, memory momentum, mIoU.
 
-    The running means Keras reports are written every `every` steps; `lr` is
-    the schedule's value at the step just taken.
+    Written with `tf.summary.scalar` (the `tensorboard` package), one event file
+    under `log_dir`, so `tensorboard --logdir runs/` plots them. Every `every`
+    optimizer steps the running means Keras reports for the epoch are written as
+    `train/<name>` (`train/loss`, `train/loss_stage2`, ..., `train/memory_momentum`),
+    with `train/learning_rate`: the schedule's value at the step just taken.
+    `PeriodicEvaluation` and the trainer add `val/mIoU`, `val/aAcc`, `val/mAcc`
+    through `write`. Non-scalar and non-finite values are skipped.
     """
 
     def __init__(self, log_dir, every, enabled=True):
         super().__init__()
         self.every, self.enabled = int(every), enabled
+        if enabled and not hasattr(tf.summary, "scalar"):
+            raise ImportError(
+                "ScalarLogger needs the tensorboard package "
+                "(tf.summary.scalar comes with it): pip install tensorboard"
+            )
         self.writer = tf.summary.create_file_writer(log_dir) if enabled else None
 
     def learning_rate(self):
@@ -110,16 +285,15 @@ class ScalarLogger(keras.callbacks.Callback):
         return float(keras.ops.convert_to_numpy(lr))
 
     def write(self, logs, step):
+        """Writes each finite scalar of `logs` ({tag: value}) at `step`; flushes."""
         if not self.enabled:
             return
-        values = [summary_pb2.Summary.Value(tag=key, simple_value=float(value))
-                  for key, value in logs.items()
-                  if np.ndim(value) == 0 and np.isfinite(float(value))]
-        with self.writer.as_default():
-            # A raw `Summary` proto: TensorBoard reads it, and writing it does not
-            # need the tensorboard package (tf.summary.scalar does).
-            tf.summary.experimental.write_raw_pb(
-                summary_pb2.Summary(value=values).SerializeToString(), step=int(step))
+        with self.writer.as_default(step=int(step)):
+            for tag, value in logs.items():
+                value = np.asarray(keras.ops.convert_to_numpy(value), np.float64)
+                # size 1: MultiWorkerMirroredStrategy gives the logs a leading axis of 1.
+                if value.size == 1 and np.isfinite(value.reshape(())):
+                    tf.summary.scalar(tag, float(value.reshape(())))
         self.writer.flush()
 
     def on_train_batch_end(self, batch, logs=None):
@@ -147,7 +321,9 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         report = self.evaluate_fn(self.model)
         self.last_report = report
         scores = {f"val/{k}": report[k] for k in ("mIoU", "aAcc", "mAcc")}
-        print(f"\nstep {step}: val mIoU {100 * report['mIoU']:.2f}  "
-              f"aAcc {100 * report['aAcc']:.2f}  mAcc {100 * report['mAcc']:.2f}")
+        print(
+            f"\nstep {step}: val mIoU {100 * report['mIoU']:.2f}  "
+            f"aAcc {100 * report['aAcc']:.2f}  mAcc {100 * report['mAcc']:.2f}"
+        )
         if self.scalar_logger is not None and self.enabled:
             self.scalar_logger.write(scores, step)

@@ -59,6 +59,7 @@ def worker_info():
     task = _tf_config().get("task", {})
     task_type, task_id = task.get("type", ""), int(task.get("index", 0))
     cluster = _tf_config().get("cluster", {})
-    is_chief = (task_type in ("", "chief") or
-                (task_type == "worker" and task_id == 0 and "chief" not in cluster))
+    is_chief = task_type in ("", "chief") or (
+        task_type == "worker" and task_id == 0 and "chief" not in cluster
+    )
     return task_type, task_id, is_chief

@@ -11,7 +11,6 @@ run would have seen (`skip` re-reads the skipped batches: its cost grows with g)
 Keras "epochs" are chunks of `checkpoint_every` steps (progress bar per chunk).
 """
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -22,21 +21,31 @@ import numpy as np
 import tensorflow as tf
 
 from keras_memseg import datasets
-from keras_memseg.backbones import get_backbone
+from keras_memseg.backbones import DilatedResNetBackbone
 from keras_memseg.backbones import load_resnet_weights
+from keras_memseg.console import progress_verbosity
 from keras_memseg.evaluation import InferenceConfig
 from keras_memseg.evaluation import evaluate_dataset
 from keras_memseg.evaluation import report_to_json
+from keras_memseg.evaluation.charts import save_iou_chart
 from keras_memseg.metrics import format_table
 from keras_memseg.models import MemorySegmenter
+from keras_memseg.optimizers import PolyDecay
+from keras_memseg.optimizers import TiedMomentum
+from keras_memseg.optimizers import TorchSGD
+from keras_memseg.training.callbacks import NonFiniteMonitor
 from keras_memseg.training.callbacks import PeriodicEvaluation
 from keras_memseg.training.callbacks import ScalarLogger
 from keras_memseg.training.callbacks import StepBackupAndRestore
 from keras_memseg.training.callbacks import StepCheckpoint
-from keras_memseg.training.schedules import PolyDecay
-from keras_memseg.training.schedules import TiedMomentum
+from keras_memseg.training.config import ConfigError
+from keras_memseg.training.run_folder import RunFolder
 from keras_memseg.training.strategy import make_strategy
 from keras_memseg.training.strategy import worker_info
+
+
+class NonFiniteTrainingError(RuntimeError):
+    """Training stopped: it kept producing NaN/inf batches (see `NonFiniteMonitor`)."""
 
 
 @dataclasses.dataclass
@@ -55,9 +64,12 @@ def run_dir_for(config):
 
 def augment_config(config):
     """The dataset's `AugmentConfig` with the recipe's overrides applied."""
-    aug = datasets.augment_config_for(config.dataset)
-    changes = {k: tuple(getattr(config, k)) for k in ("crop_size", "target_scale", "ratio_range")
-               if getattr(config, k)}
+    aug = datasets.get_info(config.dataset).augment
+    changes = {
+        k: tuple(getattr(config, k))
+        for k in ("crop_size", "target_scale", "ratio_range")
+        if getattr(config, k)
+    }
     if config.test_scale:
         changes["test_scale"] = tuple(config.test_scale)
         changes["test_keep_ratio"] = config.test_keep_ratio
@@ -66,49 +78,99 @@ def augment_config(config):
 
 def inference_config(config, info):
     return InferenceConfig(
-        mode=config.eval_mode, crop_size=tuple(config.eval_crop_size),
-        stride=tuple(config.eval_stride), scales=tuple(config.eval_scales),
-        flip=config.eval_flip, flip_pairs=tuple(info.flip_pairs),
-        probs_before_resize=config.probs_before_resize)
+        mode=config.eval_mode,
+        crop_size=tuple(config.eval_crop_size),
+        stride=tuple(config.eval_stride),
+        scales=tuple(config.eval_scales),
+        flip=config.eval_flip,
+        flip_pairs=tuple(info.flip_pairs),
+        probs_before_resize=config.probs_before_resize,
+    )
 
 
-@contextlib.contextmanager
-def _dtype_policy(name):
-    """Sets the global dtype policy while the model is constructed, then restores it."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
+def model_from_run(weights, run_config):
+    """The model of a run's `config.json` with `weights` (e.g. `ckpt-<step>.weights.h5`)
+    loaded into it. Raises ValueError / FileNotFoundError saying which file is wrong."""
+    from keras_memseg.training.config import RecipeConfig
+
+    for path in (weights, run_config):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"not found: {path}")
     try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
+        with open(run_config) as f:
+            fields = json.load(f)
+        names = {field.name for field in dataclasses.fields(RecipeConfig)}
+        config = RecipeConfig(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items() if k in names}
+        )
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{run_config} is not a run's config.json: {error}") from None
+    model = build_model(config, datasets.get_info(config.dataset).num_classes)
+    crop_h, crop_w = augment_config(config).crop_size
+    model(np.zeros((1, crop_h, crop_w, 3), "float32"))
+    try:
+        model.load_weights(weights, skip_mismatch=False)
+    except Exception as error:  # noqa: BLE001 - Keras raises many kinds here
+        raise ValueError(
+            f"cannot load {weights} into the model of {run_config}: "
+            f"{type(error).__name__}: {str(error)[:300]}"
+        ) from None
+    return model
 
 
 def mixed_precision_policy(config, strategy):
     if not config.mixed_precision:
         return "float32"
-    return "mixed_bfloat16" if isinstance(strategy, tf.distribute.TPUStrategy) or \
-        not tf.config.list_physical_devices("GPU") else "mixed_float16"
+    return (
+        "mixed_bfloat16"
+        if isinstance(strategy, tf.distribute.TPUStrategy)
+        or not tf.config.list_physical_devices("GPU")
+        else "mixed_float16"
+    )
 
 
-def build_model(config, num_classes, sync_batchnorm, learning_rate):
-    """`MemorySegmenter` for `config`; memory momentum tied to `learning_rate` (a schedule)."""
-    kwargs = {"sync_batchnorm": sync_batchnorm}
-    if config.base_channels:
-        kwargs["base_channels"] = config.base_channels
-    backbone = get_backbone(config.backbone, output_stride=config.output_stride, **kwargs)
+def build_model(config, num_classes, sync_batchnorm=False, dtype=None):
+    """The `MemorySegmenter` architecture of `config` (pretrained backbone if set)."""
+    overrides = {"base_channels": config.base_channels} if config.base_channels else {}
+    backbone = DilatedResNetBackbone.from_preset(
+        config.backbone,
+        load_weights=False,
+        output_stride=config.output_stride,
+        sync_batchnorm=sync_batchnorm,
+        dtype=dtype,
+        **overrides,
+    )
     if config.pretrained:
         load_resnet_weights(backbone, config.pretrained)
     context = None if config.context in ("", "none") else config.context
     return MemorySegmenter(
-        backbone, num_classes, context=context, feats_channels=config.feats_channels,
-        transform_channels=config.transform_channels, aux_channels=config.aux_channels,
-        memory_loss=config.memory_loss,
+        backbone,
+        num_classes,
+        context=context,
+        feats_channels=config.feats_channels,
+        transform_channels=config.transform_channels,
+        aux_channels=config.aux_channels,
+        activation=config.activation,
+        output_stride=config.output_stride,
+        sync_batchnorm=sync_batchnorm,
+        dropout=config.dropout,
+        dtype=dtype,
+    )
+
+
+def compile_model(model, config, jit_compile=False):
+    """The recipe's training policy: the reference's SGD with a poly schedule, coupled
+    weight decay, the memory momentum tied to the learning rate, the memory loss."""
+    schedule = PolyDecay(config.learning_rate, config.total_steps)
+    model.compile(
+        optimizer=TorchSGD(schedule, momentum=config.sgd_momentum),
+        memory_momentum=TiedMomentum(schedule, config.base_momentum, base_lr=config.base_lr_m),
+        loss_weights={"memory": 1.0 if config.memory_loss else 0.0},
         memory_loss_start_step=config.memory_loss_start_step,
-        memory_momentum=TiedMomentum(learning_rate, config.base_momentum,
-                                     base_lr=config.base_lr_m),
-        activation=config.activation, output_stride=config.output_stride,
-        sync_batchnorm=sync_batchnorm, weight_decay=config.weight_decay,
-        dropout=config.dropout)
+        weight_decay=config.weight_decay,
+        jit_compile=jit_compile,
+    )
+    return model
 
 
 def _resolve_jit(value):
@@ -134,8 +196,9 @@ def _segments(start, total, chunk):
     return out
 
 
-def train(config, extra_callbacks=(), evaluate=True, strategy=None, train_data=None,
-          eval_data=None):
+def train(
+    config, extra_callbacks=(), evaluate=True, strategy=None, train_data=None, eval_data=None
+):
     """Trains (or resumes) the recipe `config`, then evaluates it.
 
     Returns a `TrainResult`. Writes under `run_dir`: `config.json`, `backup/`
@@ -153,9 +216,45 @@ def train(config, extra_callbacks=(), evaluate=True, strategy=None, train_data=N
     Raises:
         keras_memseg.datasets.DatasetNotFoundError: the data is not where the
             loader looks (the recipes print its message and exit 2).
+        keras_memseg.training.run_folder.RunFolderError: another run holds the run
+            folder, or it holds a run of another config (nothing was written).
+        NonFiniteTrainingError: `max_nonfinite_batches` batches in a row were
+            NaN/inf; the last backup and checkpoint are from a finite state.
     """
     strategy = strategy or make_strategy(config.strategy, config.tpu)
     _, task_id, is_chief = worker_info()
+    run_dir = run_dir_for(config)
+    private_dir = run_dir if is_chief else os.path.join(run_dir, f"worker_{task_id}")
+    # Locked for the whole run; a resume with another config is refused here, before
+    # any file is written or any weight touched.
+    run_folder = RunFolder(private_dir).open(config.to_dict())
+    try:
+        return _train(
+            config,
+            strategy,
+            is_chief,
+            run_dir,
+            private_dir,
+            extra_callbacks,
+            evaluate,
+            train_data,
+            eval_data,
+        )
+    finally:
+        run_folder.release()
+
+
+def _train(
+    config,
+    strategy,
+    is_chief,
+    run_dir,
+    private_dir,
+    extra_callbacks,
+    evaluate,
+    train_data,
+    eval_data,
+):
     info = datasets.get_info(config.dataset)
     keras.utils.set_random_seed(config.seed)
     aug = augment_config(config)
@@ -164,49 +263,39 @@ def train(config, extra_callbacks=(), evaluate=True, strategy=None, train_data=N
     raw_train = train_data
     if raw_train is None:
         raw_train = datasets.load(config.dataset, config.train_split, data_dir, manual_dir)
-    stream = datasets.train_pipeline(raw_train, aug, config.global_batch_size,
-                                     seed=config.seed, repeat=True)
-
-    run_dir = run_dir_for(config)
-    os.makedirs(run_dir, exist_ok=True)
-    private_dir = run_dir if is_chief else os.path.join(run_dir, f"worker_{task_id}")
-    if is_chief:
-        with open(os.path.join(run_dir, "config.json"), "w") as f:
-            f.write(config.to_json())
+    stream = datasets.train_pipeline(
+        raw_train, aug, config.global_batch_size, seed=config.seed, repeat=True
+    )
 
     replicas = strategy.num_replicas_in_sync
     if config.global_batch_size % replicas:
-        raise ValueError(f"global_batch_size {config.global_batch_size} is not divisible by "
-                         f"the {replicas} replicas")
+        raise ConfigError(
+            [
+                f"--global_batch_size={config.global_batch_size}: a multiple of "
+                f"the {replicas} replicas"
+            ]
+        )
     total = config.total_steps
     with strategy.scope():
-        schedule = PolyDecay(config.learning_rate, total)
-        with _dtype_policy(mixed_precision_policy(config, strategy)):
-            model = build_model(config, info.num_classes, replicas > 1, schedule)
-        # Coupled L2 lives in the model (weight_decay); keras' decoupled decay stays off.
-        optimizer = keras.optimizers.SGD(schedule, momentum=config.sgd_momentum)
-        model.compile(optimizer=optimizer, jit_compile=_resolve_jit(config.jit_compile))
+        model = build_model(
+            config, info.num_classes, replicas > 1, dtype=mixed_precision_policy(config, strategy)
+        )
+        compile_model(model, config, jit_compile=_resolve_jit(config.jit_compile))
         crop_h, crop_w = aug.crop_size
         model(np.zeros((1, crop_h, crop_w, 3), "float32"))  # build
-        optimizer.build(model.trainable_variables)
+        model.optimizer.build(model.trainable_variables)
+    optimizer = model.optimizer
 
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        # Keras 3.15's fit() first reduces one (x, y) batch with strategy.reduce to
-        # build the model symbolically; under MultiWorkerMirroredStrategy that fails
-        # ("Attempt to convert a value (PerReplica...) to a Tensor"). Model and
-        # optimizer are built above, so that symbolic build has nothing to do.
-        model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
-        # It then reduces the step's logs with strategy.reduce("MEAN", v, axis=0),
-        # which rejects scalars: give every log a leading axis of 1.
-        train_step = model.train_step
-        model.train_step = lambda data: {
-            k: tf.reshape(v, [1]) for k, v in train_step(data).items()}
-
-    backup = StepBackupAndRestore(os.path.join(private_dir, "backup"), config.checkpoint_every,
-                                  total)
+    checkpoint_dir = os.path.join(run_dir, "checkpoints")
+    backup = StepBackupAndRestore(
+        os.path.join(private_dir, "backup"),
+        config.checkpoint_every,
+        total,
+        checkpoint_dir=checkpoint_dir,
+    )
     start = backup.restore(model)
     if start:
-        print(f"resumed from {backup.backup_dir} at step {start}/{total}")
+        print(f"resumed from {backup.restored_from} at step {start}/{total}")
 
     raw_eval = eval_data
 
@@ -216,28 +305,58 @@ def train(config, extra_callbacks=(), evaluate=True, strategy=None, train_data=N
             raw_eval = datasets.load(config.dataset, config.eval_split, data_dir, manual_dir)
         eval_ds = datasets.eval_pipeline(raw_eval, aug.test_scale, aug.test_keep_ratio)
         return evaluate_dataset(
-            m, eval_ds, info.num_classes, inference_config(config, info),
-            class_names=info.class_names, palette=info.palette, show_dir=show_dir,
+            m,
+            eval_ds,
+            info.num_classes,
+            inference_config(config, info),
+            class_names=info.class_names,
+            palette=info.palette,
+            show_dir=show_dir,
             max_examples=max_examples or config.max_eval_examples or None,
-            ignore_label=info.ignore_label, verbose=config.verbose > 0)
+            ignore_class=info.ignore_class,
+            verbose=config.verbose > 0,
+        )
 
-    logger = ScalarLogger(os.path.join(run_dir, "logs"), min(100, config.checkpoint_every),
-                          enabled=is_chief)
+    logger = ScalarLogger(
+        os.path.join(run_dir, "logs"), min(100, config.checkpoint_every), enabled=is_chief
+    )
+    monitor = NonFiniteMonitor(config.max_nonfinite_batches)
     callbacks = [
+        monitor,
         logger,
-        PeriodicEvaluation(evaluate_fn, config.eval_every, logger, enabled=is_chief,
-                           total_steps=total),
-        StepCheckpoint(os.path.join(run_dir, "checkpoints"), config.checkpoint_every, total,
-                       keep=config.keep_checkpoints, enabled=is_chief),
+        PeriodicEvaluation(
+            evaluate_fn, config.eval_every, logger, enabled=is_chief, total_steps=total
+        ),
+        StepCheckpoint(
+            checkpoint_dir,
+            config.checkpoint_every,
+            total,
+            keep=config.keep_checkpoints,
+            enabled=is_chief,
+        ),
         backup,  # after the others: a backup is only written once the step is logged
         *extra_callbacks,
     ]
     history, began = [], time.time()
     for first, steps, epochs in _segments(start, total, config.checkpoint_every):
         epoch0 = first // config.checkpoint_every
-        h = _fit(model, stream.skip(first), epochs=epoch0 + epochs, initial_epoch=epoch0,
-                 steps_per_epoch=steps, callbacks=callbacks, verbose=config.verbose)
+        h = model.fit(
+            stream.skip(first),
+            epochs=epoch0 + epochs,
+            initial_epoch=epoch0,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            verbose=progress_verbosity(min(config.verbose, 1)),
+        )
         history.append(h.history)
+        if monitor.stopped_at is not None:
+            raise NonFiniteTrainingError(
+                f"training stopped at step {monitor.stopped_at}: {monitor.limit} batches in a "
+                "row had NaN/inf images or outputs (they changed nothing; the last backup and "
+                f"checkpoint are from a finite state). Check the data of {config.dataset!r} and "
+                "run the same command again to resume, or start a new --run_dir with a "
+                "lower --learning_rate (a run folder keeps its recipe)"
+            )
     train_seconds = time.time() - began
 
     if is_chief:
@@ -245,7 +364,13 @@ def train(config, extra_callbacks=(), evaluate=True, strategy=None, train_data=N
         if config.export_dir:
             from keras_memseg.export import export_saved_model
 
-            exported = export_saved_model(model, config.export_dir, name=config.name)
+            exported = export_saved_model(
+                model,
+                config.export_dir,
+                name=config.name,
+                test_scale=aug.test_scale,
+                keep_ratio=aug.test_keep_ratio,
+            )
             print(f"exported SavedModel for TF Serving: {exported}")
     report = None
     if evaluate:
@@ -255,30 +380,24 @@ def train(config, extra_callbacks=(), evaluate=True, strategy=None, train_data=N
         print(format_table(report))
         if is_chief:
             result = report_to_json(report)
-            result.update(step=int(keras.ops.convert_to_numpy(optimizer.iterations)),
-                          train_seconds=train_seconds)
+            result.update(
+                step=int(keras.ops.convert_to_numpy(optimizer.iterations)),
+                train_seconds=train_seconds,
+            )
             with open(os.path.join(run_dir, "eval.json"), "w") as f:
                 json.dump(result, f, indent=2)
-            logger.write({"val/mIoU": report["mIoU"], "val/aAcc": report["aAcc"],
-                          "val/mAcc": report["mAcc"]}, total)
+            save_iou_chart(
+                report,
+                os.path.join(run_dir, "iou.png"),
+                palette=info.palette,
+                title=f"{config.dataset} {config.eval_split}",
+            )
+            logger.write(
+                {
+                    "val/mIoU": report["mIoU"],
+                    "val/aAcc": report["aAcc"],
+                    "val/mAcc": report["mAcc"],
+                },
+                total,
+            )
     return TrainResult(model, run_dir, report, total, train_seconds, history)
-
-
-_XLA_ERRORS = (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError,
-               tf.errors.InternalError)
-
-
-def _fit(model, ds, **kwargs):
-    """`model.fit`, retried without XLA if the jit-compiled step fails to compile.
-
-    Compilation happens before the first step runs, so no state has changed.
-    """
-    try:
-        return model.fit(ds, **kwargs)
-    except _XLA_ERRORS as error:
-        if model.jit_compile is not True or "XLA" not in str(error) and "xla" not in str(error):
-            raise
-        print(f"warning: jit_compile=True failed ({type(error).__name__}); "
-              "falling back to jit_compile=False")
-        model.jit_compile = False
-        return model.fit(ds, **kwargs)

@@ -3,12 +3,13 @@ import numpy as np
 import pytest
 
 from keras_memseg.backbones import DilatedResNetBackbone
-from keras_memseg.backbones import get_backbone
 from keras_memseg.backbones import load_resnet_weights
 from keras_memseg.backbones import pyramid_feature_model
 
 
-@pytest.mark.parametrize("output_stride, strides", [(8, (4, 8, 8, 8)), (16, (4, 8, 16, 16)), (32, (4, 8, 16, 32))])
+@pytest.mark.parametrize(
+    "output_stride, strides", [(8, (4, 8, 8, 8)), (16, (4, 8, 16, 16)), (32, (4, 8, 16, 32))]
+)
 @pytest.mark.parametrize("depth", [18, 50])
 def test_pyramid_shapes(depth, output_stride, strides):
     net = DilatedResNetBackbone(depth=depth, output_stride=output_stride, base_channels=4)
@@ -46,8 +47,8 @@ def test_resnet50_trainable_parameters_match_reference():
 
 
 def test_unknown_backbone_name():
-    with pytest.raises(ValueError, match="unknown backbone 'resnet51'.*resnet50_v1c"):
-        get_backbone("resnet51")
+    with pytest.raises(ValueError, match="unknown backbone preset 'resnet51'.*resnet50_v1c"):
+        DilatedResNetBackbone.from_preset("resnet51")
     with pytest.raises(ValueError, match="depth"):
         DilatedResNetBackbone(depth=42)
     with pytest.raises(ValueError, match="output_stride"):
@@ -65,9 +66,12 @@ def _hub_resnet(stem=(32, 32, 64)):
     """A real ResNet-18 V1c in KerasHub terms (KerasHub requires 64 first-stage filters)."""
     keras_hub = pytest.importorskip("keras_hub")
     return keras_hub.models.ResNetBackbone(
-        input_conv_filters=list(stem), input_conv_kernel_sizes=[3, 3, 3],
-        stackwise_num_filters=[64, 128, 256, 512], stackwise_num_blocks=[2, 2, 2, 2],
-        stackwise_num_strides=[1, 2, 2, 2], block_type="basic_block",
+        input_conv_filters=list(stem),
+        input_conv_kernel_sizes=[3, 3, 3],
+        stackwise_num_filters=[64, 128, 256, 512],
+        stackwise_num_blocks=[2, 2, 2, 2],
+        stackwise_num_strides=[1, 2, 2, 2],
+        block_type="basic_block",
     )
 
 
@@ -89,8 +93,10 @@ def test_load_from_local_keras_hub_preset(hub_preset):
     np.testing.assert_allclose(ours(x)["P5"], expected, atol=1e-4)
     dilated = DilatedResNetBackbone(depth=18, output_stride=8)
     load_resnet_weights(dilated, path)
-    np.testing.assert_array_equal(dilated.get_layer("stack3_block1_2_conv").kernel,
-                                  hub.get_layer("stack3_block1_2_conv").kernel)
+    np.testing.assert_array_equal(
+        dilated.get_layer("stack3_block1_2_conv").kernel,
+        hub.get_layer("stack3_block1_2_conv").kernel,
+    )
     assert tuple(dilated(x)["P5"].shape) == (1, 8, 8, 512)
 
 
@@ -127,10 +133,52 @@ def test_keras_hub_and_keras_cv_adapters():
     assert tuple(out["P5"].shape) == (1, 2, 2, 512)
     keras_cv = pytest.importorskip("keras_cv")
     cv = keras_cv.models.ResNetBackbone(  # the class itself: presets would download
-        stackwise_filters=[8, 16, 32, 64], stackwise_blocks=[1, 1, 1, 1],
-        stackwise_strides=[1, 2, 2, 2], include_rescaling=False, input_shape=(None, None, 3))
+        stackwise_filters=[8, 16, 32, 64],
+        stackwise_blocks=[1, 1, 1, 1],
+        stackwise_strides=[1, 2, 2, 2],
+        include_rescaling=False,
+        input_shape=(None, None, 3),
+    )
     out = pyramid_feature_model(cv)(np.zeros((1, 64, 64, 3), "float32"))
     assert sorted(out) == ["P2", "P3", "P4", "P5"]
     assert tuple(out["P5"].shape)[1:3] == (2, 2)
     with pytest.raises(TypeError, match="pyramid_outputs"):
         pyramid_feature_model(keras.Sequential([keras.layers.Dense(2)]))
+
+
+@pytest.mark.parametrize("name", sorted(DilatedResNetBackbone.presets))
+def test_named_presets_build_their_architecture(name):
+    preset = DilatedResNetBackbone.presets[name]
+    net = DilatedResNetBackbone.from_preset(name, load_weights=False, output_stride=16)
+    assert net.depth == preset["config"]["depth"] and net.output_stride == 16
+    count = sum(int(np.prod(w.shape)) for w in net.trainable_weights)
+    assert count == preset["metadata"]["params"]
+
+
+def test_named_preset_weights_come_from_the_local_preset_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_MEMSEG_HOME", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="resnet18_v1c-b5776b93.pth.*keras_memseg.convert"):
+        DilatedResNetBackbone.from_preset("resnet18_v1c")
+    source = DilatedResNetBackbone(depth=18, output_stride=32)
+    source.save_to_preset(str(tmp_path / "presets" / "resnet18_v1c"))
+    loaded = DilatedResNetBackbone.from_preset("resnet18_v1c", output_stride=8)
+    assert loaded.output_stride == 8
+    for a, b in zip(source.weights, loaded.weights):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="change the weights"):
+        DilatedResNetBackbone.from_preset("resnet18_v1c", base_channels=8)
+
+
+def test_local_preset_folder_round_trip(tmp_path):
+    net = DilatedResNetBackbone(depth=18, output_stride=8, base_channels=4)
+    net.save_to_preset(str(tmp_path / "r18"))
+    loaded = DilatedResNetBackbone.from_preset(str(tmp_path / "r18"))
+    assert loaded.get_config() == net.get_config()
+    x = np.random.default_rng(0).random((1, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(loaded(x)["P5"], net(x)["P5"], atol=1e-6)
+
+
+def test_dtype_argument_reaches_every_layer():
+    net = DilatedResNetBackbone(depth=18, base_channels=4, dtype="mixed_bfloat16")
+    assert {l.dtype_policy.name for l in net.layers if l.weights} == {"mixed_bfloat16"}
+    assert DilatedResNetBackbone.from_config(net.get_config()).dtype_policy.name == "mixed_bfloat16"

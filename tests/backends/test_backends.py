@@ -21,20 +21,34 @@ import pytest
 CHECKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "backend_checks.py")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(CHECKS)))
 BACKENDS = ("tensorflow", "jax", "torch")
-TRAINING = ["forward", "memory_update", "fit_eager", "fit_compiled", "callback", "save"]
+TRAINING = [
+    "forward",
+    "memory_update",
+    "fit_eager",
+    "fit_compiled",
+    "nonfinite",
+    "callback",
+    "save",
+]
 EXTRA = {"tensorflow": ["fit_xla"]}
 
 
 def run_checks(backend, checks, out=None, timeout=600, devices=None):
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
-           "XLA_FLAGS": "--xla_backend_optimization_level=0", "PYTHONPATH": ROOT}
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": backend,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "XLA_FLAGS": "--xla_backend_optimization_level=0",
+        "PYTHONPATH": ROOT,
+    }
     if devices:
         env["XLA_FLAGS"] += f" --xla_force_host_platform_device_count={devices}"
     if backend == "torch":
         env["OMP_NUM_THREADS"] = "1"
     command = [sys.executable, CHECKS, *checks] + (["--out", str(out)] if out else [])
-    proc = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"{backend} {checks} exited {proc.returncode}:\n{output[-8000:]}"
     results = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]

@@ -69,8 +69,12 @@ def builder_test_case(builder_cls, splits, overlapping=()):
         return type(
             f"{builder_cls.__name__}Test",
             (official,),
-            {"DATASET_CLASS": builder_cls, "SPLITS": dict(splits),
-             "OVERLAPPING_SPLITS": list(overlapping), "SKIP_CHECKSUMS": True},
+            {
+                "DATASET_CLASS": builder_cls,
+                "SPLITS": dict(splits),
+                "OVERLAPPING_SPLITS": list(overlapping),
+                "SKIP_CHECKSUMS": True,
+            },
         )
     import tempfile
     import unittest
@@ -89,8 +93,12 @@ def builder_test_case(builder_cls, splits, overlapping=()):
             configs = [c.name for c in builder_cls.BUILDER_CONFIGS] or [None]
             for config in configs:
                 with self.subTest(config=config), tempfile.TemporaryDirectory() as data_dir:
-                    builder = build(builder_cls, builder_cls.code_path.parent / "dummy_data",
-                                    data_dir, config=config)
+                    builder = build(
+                        builder_cls,
+                        builder_cls.code_path.parent / "dummy_data",
+                        data_dir,
+                        config=config,
+                    )
                     self.assertEqual(set(builder.info.splits), set(splits))
                     for split, count in splits.items():
                         self.assertEqual(builder.info.splits[split].num_examples, count)

@@ -73,8 +73,7 @@ def ade20k(rng):
             name = f"ADE_{split}_{i + 1:08d}"
             size = SIZES[i % 3]
             _save(d / "images" / folder / f"{name}.jpg", _image(rng, size))
-            _save(d / "annotations" / folder / f"{name}.png",
-                  _label(rng, size, [0, 1, 2, 75, 150]))
+            _save(d / "annotations" / folder / f"{name}.png", _label(rng, size, [0, 1, 2, 75, 150]))
 
 
 def cityscapes(rng):
@@ -87,11 +86,15 @@ def cityscapes(rng):
             if split == "test":
                 continue
             if split == "val" and i == 1:  # only a pre-made train-id map
-                _save(d / "gtFine" / split / city / f"{base}_gtFine_labelTrainIds.png",
-                      _label(rng, size, [0, 5, 18, 255]))
+                _save(
+                    d / "gtFine" / split / city / f"{base}_gtFine_labelTrainIds.png",
+                    _label(rng, size, [0, 5, 18, 255]),
+                )
             else:
-                _save(d / "gtFine" / split / city / f"{base}_gtFine_labelIds.png",
-                      _label(rng, size, [0, 1, 7, 8, 26, 33]))
+                _save(
+                    d / "gtFine" / split / city / f"{base}_gtFine_labelIds.png",
+                    _label(rng, size, [0, 1, 7, 8, 26, 33]),
+                )
 
 
 def lip(rng):
@@ -101,8 +104,10 @@ def lip(rng):
         for i, name in enumerate(names):
             size = SIZES[i % 3]
             _save(d / "TrainVal_images" / f"{split}_images" / f"{name}.jpg", _image(rng, size))
-            _save(d / "TrainVal_parsing_annotations" / f"{split}_segmentations" / f"{name}.png",
-                  _label(rng, size, [0, 2, 14, 15, 16, 17, 18, 19]))
+            _save(
+                d / "TrainVal_parsing_annotations" / f"{split}_segmentations" / f"{name}.png",
+                _label(rng, size, [0, 2, 14, 15, 16, 17, 18, 19]),
+            )
         (d / "TrainVal_images" / f"{split}_id.txt").write_text("\n".join(names) + "\n")
 
 

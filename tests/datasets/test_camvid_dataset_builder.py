@@ -2,11 +2,14 @@ import shutil
 import zipfile
 
 import numpy as np
+from _helpers import build
+from _helpers import builder_test_case
+from _helpers import check_examples
+from _helpers import dummy_dir
+from _helpers import read_png
 
-from _helpers import builder_test_case, build, check_examples, dummy_dir, read_png
 from keras_memseg.datasets.camvid.camvid_dataset_builder import MemsegCamvid
 from keras_memseg.datasets.camvid.camvid_dataset_builder import parse_list
-
 
 CamvidBuilderTest = builder_test_case(MemsegCamvid, {"train": 3, "val": 2}, ())
 
@@ -28,7 +31,7 @@ def test_labels_mapped_and_metadata(tmp_path):
         np.testing.assert_array_equal(item["image"], read_png(dummy_dir("camvid") / name))
     meta = builder.info.metadata
     assert meta["num_classes"] == 11 and len(meta["class_names"]) == 11
-    assert len(meta["palette"]) == 11 and meta["ignore_label"] == 255
+    assert len(meta["palette"]) == 11 and meta["ignore_class"] == 255
 
 
 def test_builds_from_zip_with_top_folder(tmp_path):

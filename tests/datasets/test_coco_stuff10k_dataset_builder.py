@@ -1,10 +1,12 @@
 import numpy as np
 import scipy.io
+from _helpers import build
+from _helpers import builder_test_case
+from _helpers import check_examples
+from _helpers import dummy_dir
 
-from _helpers import builder_test_case, build, check_examples, dummy_dir
 from keras_memseg.datasets._coco_stuff_classes import UNUSED_IDS
 from keras_memseg.datasets.coco_stuff10k.coco_stuff10k_dataset_builder import MemsegCocoStuff10k
-
 
 CocoStuff10kBuilderTest = builder_test_case(MemsegCocoStuff10k, {"train": 3, "test": 2}, ())
 

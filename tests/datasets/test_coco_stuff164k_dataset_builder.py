@@ -1,7 +1,9 @@
+from _helpers import build
+from _helpers import builder_test_case
+from _helpers import check_examples
+from _helpers import dummy_dir
 
-from _helpers import builder_test_case, build, check_examples, dummy_dir
 from keras_memseg.datasets.coco_stuff164k.coco_stuff164k_dataset_builder import MemsegCocoStuff164k
-
 
 CocoStuff164kBuilderTest = builder_test_case(MemsegCocoStuff164k, {"train": 2, "val": 2}, ())
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from _helpers import dummy_dir
+
 from keras_memseg import datasets
 from keras_memseg.datasets import DatasetNotFoundError
 
@@ -38,7 +38,8 @@ def test_bad_split():
 
 
 def test_sample_dir_readable_by_camvid_builder(tmp_path):
-    from keras_memseg.datasets._sample import SAMPLE_DIR
+    from keras_memseg.datasets.sample.reader import SAMPLE_DIR
+
     builder = datasets.prepare("camvid", data_dir=tmp_path, manual_dir=SAMPLE_DIR)
     assert builder.info.splits["val"].num_examples == 16
 

@@ -5,8 +5,10 @@ import pytest
 import tensorflow as tf
 
 from keras_memseg.datasets import transforms
-from keras_memseg.datasets.pipeline import augment_config_for, augment_example
-from keras_memseg.layers.image_normalization import IMAGENET_MEAN, IMAGENET_STD
+from keras_memseg.datasets.pipeline import augment_config_for
+from keras_memseg.datasets.pipeline import augment_example
+from keras_memseg.layers.image_normalization import IMAGENET_MEAN
+from keras_memseg.layers.image_normalization import IMAGENET_STD
 
 
 def _seed(i):
@@ -22,7 +24,9 @@ def _pair(h, w, values=(0, 3, 7), seed=0):
 
 def test_rescale_keep_ratio_size_and_nearest():
     image, label = _pair(36, 48)
-    out_image, out_label = transforms.random_rescale(image, label, _seed(1), (2048, 512), (1.0, 1.0), True)
+    out_image, out_label = transforms.random_rescale(
+        image, label, _seed(1), (2048, 512), (1.0, 1.0), True
+    )
     factor = min(2048 / 48, 512 / 36)  # NumPy transcription of the reference rule
     assert out_image.shape == (int(36 * factor + 0.5), int(48 * factor + 0.5), 3)
     assert set(np.unique(out_label)) <= {0, 3, 7}
@@ -30,7 +34,9 @@ def test_rescale_keep_ratio_size_and_nearest():
     assert out_image.shape == (52, 52, 3)
 
 
-@pytest.mark.parametrize("shape,crop", [((30, 40), (64, 64)), ((100, 80), (32, 48)), ((20, 90), (32, 32))])
+@pytest.mark.parametrize(
+    "shape,crop", [((30, 40), (64, 64)), ((100, 80), (32, 48)), ((20, 90), (32, 32))]
+)
 def test_crop_never_exceeds_image(shape, crop):
     image, label = _pair(*shape)
     for i in range(5):
@@ -41,13 +47,19 @@ def test_crop_never_exceeds_image(shape, crop):
 
 def test_crop_is_a_window_of_the_input():
     image, label = _pair(50, 60)
-    out_image, out_label = transforms.random_crop(image, label, _seed(3), (20, 30), cat_max_ratio=1.0)
+    out_image, out_label = transforms.random_crop(
+        image, label, _seed(3), (20, 30), cat_max_ratio=1.0
+    )
     img, lab = image.numpy(), label.numpy()
-    hits = [(t, l) for t in range(31) for l in range(31)
-            if np.array_equal(img[t:t + 20, l:l + 30], out_image.numpy())]
+    hits = [
+        (t, l)
+        for t in range(31)
+        for l in range(31)
+        if np.array_equal(img[t : t + 20, l : l + 30], out_image.numpy())
+    ]
     assert len(hits) == 1
     t, l = hits[0]
-    np.testing.assert_array_equal(lab[t:t + 20, l:l + 30], out_label.numpy())
+    np.testing.assert_array_equal(lab[t : t + 20, l : l + 30], out_label.numpy())
 
 
 def _max_share(label, ignore=255):
@@ -57,7 +69,9 @@ def _max_share(label, ignore=255):
 
 def test_cat_max_ratio_respected_when_possible():
     label = np.zeros((100, 100), np.int32)
-    label[:, 70:] = 1  # windows of width 40 touching column 70+ satisfy the cap if >=11 cols of class 1
+    label[:, 70:] = (
+        1  # windows of width 40 touching column 70+ satisfy the cap if >=11 cols of class 1
+    )
     label[:5] = 255
     image = tf.zeros((100, 100, 3))
     for i in range(20):
@@ -67,7 +81,10 @@ def test_cat_max_ratio_respected_when_possible():
         if n > 1:
             assert share < 0.75
     passed = sum(
-        _max_share(transforms.random_crop(image, tf.constant(label), _seed(i), (40, 40))[1].numpy())[1] < 0.75
+        _max_share(
+            transforms.random_crop(image, tf.constant(label), _seed(i), (40, 40))[1].numpy()
+        )[1]
+        < 0.75
         for i in range(20)
     )
     assert passed >= 17
@@ -83,13 +100,17 @@ def test_flip_swaps_lip_pairs():
     pairs = ((14, 15), (16, 17), (18, 19))
     label = np.random.default_rng(0).integers(0, 20, (6, 8)).astype(np.int32)
     image = np.random.default_rng(1).uniform(0, 255, (6, 8, 3)).astype(np.float32)
-    out_image, out_label = transforms.random_flip(tf.constant(image), tf.constant(label), _seed(0), 1.0, pairs)
+    out_image, out_label = transforms.random_flip(
+        tf.constant(image), tf.constant(label), _seed(0), 1.0, pairs
+    )
     expected = label[:, ::-1].copy()
     swap = {14: 15, 15: 14, 16: 17, 17: 16, 18: 19, 19: 18}
     expected = np.vectorize(lambda v: swap.get(int(v), int(v)))(expected)
     np.testing.assert_array_equal(out_label.numpy(), expected)
     np.testing.assert_array_equal(out_image.numpy(), image[:, ::-1])
-    same_image, same_label = transforms.random_flip(tf.constant(image), tf.constant(label), _seed(0), 0.0, pairs)
+    same_image, same_label = transforms.random_flip(
+        tf.constant(image), tf.constant(label), _seed(0), 0.0, pairs
+    )
     np.testing.assert_array_equal(same_label.numpy(), label)
 
 
@@ -116,7 +137,9 @@ def test_photometric_range_and_determinism():
     outs = [transforms.photometric_distortion(image, _seed(i)).numpy() for i in range(8)]
     for out in outs:
         assert out.min() >= 0 and out.max() <= 255 and out.shape == (16, 16, 3)
-    np.testing.assert_array_equal(outs[0], transforms.photometric_distortion(image, _seed(0)).numpy())
+    np.testing.assert_array_equal(
+        outs[0], transforms.photometric_distortion(image, _seed(0)).numpy()
+    )
     assert any(not np.array_equal(o, image.numpy()) for o in outs)
 
 
@@ -135,7 +158,9 @@ def test_center_pad_values():
 def test_normalize_matches_numpy():
     image = np.random.default_rng(0).uniform(0, 255, (4, 4, 3)).astype(np.float32)
     expected = (image - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
-    np.testing.assert_allclose(transforms.normalize(tf.constant(image)).numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        transforms.normalize(tf.constant(image)).numpy(), expected, rtol=1e-5, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("name", ["lip", "ade20k", "sample"])
@@ -148,7 +173,9 @@ def test_full_augmentation_never_interpolates_labels(name):
         expected |= {14, 15}  # flips swap 14 <-> 15 (19 <-> 18)
         expected |= {18}
     for i in range(4):
-        out_image, out_label = augment_example({"image": tf.cast(image, tf.uint8), "label": label}, _seed(i), config)
+        out_image, out_label = augment_example(
+            {"image": tf.cast(image, tf.uint8), "label": label}, _seed(i), config
+        )
         assert out_image.shape == config.crop_size + (3,) and out_image.dtype == tf.float32
         assert set(np.unique(out_label.numpy()).tolist()) <= expected
         pad = out_label.numpy() == 255

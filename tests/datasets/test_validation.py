@@ -6,11 +6,13 @@ import shutil
 import numpy as np
 import pytest
 import scipy.io
+from _helpers import build
+from _helpers import dummy_dir
 from PIL import Image
 
-from _helpers import build, dummy_dir
 from keras_memseg import datasets
-from keras_memseg.datasets import BadExampleError, DatasetNotFoundError
+from keras_memseg.datasets import BadExampleError
+from keras_memseg.datasets import DatasetNotFoundError
 from keras_memseg.datasets.camvid.camvid_dataset_builder import MemsegCamvid
 from keras_memseg.datasets.coco_stuff10k.coco_stuff10k_dataset_builder import MemsegCocoStuff10k
 
@@ -85,7 +87,9 @@ def test_label_out_of_range(camvid, tmp_path):
     label = np.asarray(Image.open(path)).copy()
     label[0, 0] = 50
     Image.fromarray(label).save(path)
-    with pytest.raises(BadExampleError, match=rf"trainannot/{NAME} has values \[50\].*0\.\.11, 255"):
+    with pytest.raises(
+        BadExampleError, match=rf"trainannot/{NAME} has values \[50\].*0\.\.11, 255"
+    ):
         build(MemsegCamvid, camvid, tmp_path / "data")
 
 

@@ -54,16 +54,22 @@ def mirrored(feats, labels, sync, feats_per_class):
         layer = FeatureMemory(K, C, feats_per_class=feats_per_class, sync=sync)
     layer.memory.assign(initial_memory(feats_per_class))
     halves = strategy.experimental_distribute_values_from_function(
-        lambda ctx: (feats[2 * ctx.replica_id_in_sync_group: 2 * ctx.replica_id_in_sync_group + 2],
-                     labels[2 * ctx.replica_id_in_sync_group: 2 * ctx.replica_id_in_sync_group + 2]))
+        lambda ctx: (
+            feats[2 * ctx.replica_id_in_sync_group : 2 * ctx.replica_id_in_sync_group + 2],
+            labels[2 * ctx.replica_id_in_sync_group : 2 * ctx.replica_id_in_sync_group + 2],
+        )
+    )
 
     @tf.function
     def step(values):
         strategy.run(lambda f, y: layer.update(f, y, MOMENTUM), args=values)
 
     step(halves)
-    values = [v.numpy() for v in layer.memory.value.values] if hasattr(
-        layer.memory.value, "values") else [layer.memory.numpy()]
+    values = (
+        [v.numpy() for v in layer.memory.value.values]
+        if hasattr(layer.memory.value, "values")
+        else [layer.memory.numpy()]
+    )
     for v in values[1:]:
         assert np.array_equal(v, values[0]), "replicas disagree on the memory"
     return layer.memory.numpy()
@@ -79,8 +85,10 @@ def main():
         print(f"global n={n}: max abs err vs one device on the global batch = {err:.2e}")
         failures += err > 1e-5
         got = mirrored(feats, labels, "replica_mean", n)
-        want = 0.5 * (single_device(feats[:2], labels[:2], "global", n)
-                      + single_device(feats[2:], labels[2:], "global", n))
+        want = 0.5 * (
+            single_device(feats[:2], labels[:2], "global", n)
+            + single_device(feats[2:], labels[2:], "global", n)
+        )
         err = np.abs(got - want).max()
         print(f"replica_mean n={n}: max abs err vs mean of two half-batch updates = {err:.2e}")
         failures += err > 1e-5

@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from keras_testing import run_layer_test
+from memory_reference import reference_update
 
 from keras_memseg.layers import FeatureMemory
-from keras_memseg.layers.feature_memory import bilinear_resize_matrix
-from memory_reference import reference_update
+from keras_memseg.layers.memory_statistics import interpolation
 
 
 def _random_batch(rng, num_classes, feat_hw=(4, 5), label_hw=(16, 20), channels=6, batch=2):
@@ -20,10 +21,19 @@ def _upsampled_pixels(feats, label_hw):
     return up.reshape(-1, feats.shape[-1])
 
 
-def test_bilinear_matrix_matches_tf_resize():
+def _resize_matrix(out_size, in_size):
+    """(out_size, in_size) matrix of the cells and weights `interpolation` returns."""
+    low, high, frac = interpolation(out_size, in_size)
+    matrix = np.zeros((out_size, in_size))
+    np.add.at(matrix, (np.arange(out_size), low), 1.0 - frac)
+    np.add.at(matrix, (np.arange(out_size), high), frac)
+    return matrix
+
+
+def test_interpolation_cells_match_tf_resize():
     x = np.random.default_rng(0).normal(size=(1, 5, 7, 3)).astype("float32")
     expected = tf.image.resize(x, (19, 23), method="bilinear").numpy()
-    got = np.einsum("ia,jb,nabc->nijc", bilinear_resize_matrix(19, 5), bilinear_resize_matrix(23, 7), x)
+    got = np.einsum("ia,jb,nabc->nijc", _resize_matrix(19, 5), _resize_matrix(23, 7), x)
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
@@ -121,7 +131,43 @@ def test_bad_arguments(kwargs, match):
         FeatureMemory(**args)
 
 
-def test_config_round_trip():
-    layer = FeatureMemory(7, 8, feats_per_class=2, sync="replica_mean", update_resolution="feature")
-    clone = FeatureMemory.from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
+@pytest.mark.parametrize("n, shape", [(1, (2, 3, 4, 8)), (2, (2, 3, 4, 2, 8))])
+def test_layer_contract(n, shape, tmp_path):
+    probs = np.full((2, 3, 4, 7), 1 / 7, "float32")
+    run_layer_test(
+        FeatureMemory,
+        {
+            "num_classes": 7,
+            "channels": 8,
+            "feats_per_class": n,
+            "sync": "replica_mean",
+            "update_resolution": "feature",
+        },
+        probs,
+        shape,
+        tmp_path=tmp_path,
+    )
+
+
+def test_legacy_ignore_index_config_loads():
+    config = FeatureMemory(3, 4).get_config()
+    config["ignore_index"] = config.pop("ignore_class")
+    assert FeatureMemory.from_config(config).ignore_class == 255
+
+
+def test_non_finite_updates_keep_the_old_rows():
+    rng = np.random.default_rng(7)
+    layer = FeatureMemory(num_classes=3, channels=4)
+    feats, labels = _random_batch(rng, 3, feat_hw=(2, 2), label_hw=(2, 2), channels=4)
+    labels[:] = 0
+    labels[0, 0, 0] = 1
+    layer.update(feats, labels, 0.9)
+    before = layer.memory.numpy().copy()
+    bad = feats.copy()
+    bad[0, 0, 0, 0] = np.nan  # the one pixel of class 1 is NaN
+    layer.update(bad, labels, 0.9)
+    after = layer.memory.numpy()
+    np.testing.assert_array_equal(after[1], before[1])  # class 1 kept
+    assert np.all(np.isfinite(after)) and not np.allclose(after[0], before[0])
+    layer.update(feats, labels, float("nan"))  # a NaN momentum (e.g. --learning_rate=nan)
+    np.testing.assert_array_equal(layer.memory.numpy(), after)

@@ -2,7 +2,6 @@
 
 import keras
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from keras_memseg.metrics import ConfusionMatrixMetric
@@ -44,8 +43,9 @@ def test_matches_numpy_over_batches():
     cm, aacc, miou, macc, iou, acc = numpy_scores(np.stack(gts), np.stack(preds), k)
     report = metric.report()
     np.testing.assert_array_equal(report["confusion"], cm)
-    np.testing.assert_allclose([report["aAcc"], report["mIoU"], report["mAcc"]],
-                               [aacc, miou, macc], rtol=1e-12)
+    np.testing.assert_allclose(
+        [report["aAcc"], report["mIoU"], report["mAcc"]], [aacc, miou, macc], rtol=1e-12
+    )
     np.testing.assert_allclose(report["IoU"], iou, rtol=1e-12)
     np.testing.assert_allclose(report["Acc"], acc, rtol=1e-12)
     assert np.isnan(report["IoU"][4]) and np.isnan(report["Acc"][2])
@@ -59,8 +59,7 @@ def test_matches_numpy_over_batches():
 def test_label_input_and_out_of_range_labels_ignored():
     metric = ConfusionMatrixMetric(3, from_logits=False)
     metric.update_state(np.array([[0, 1, 2, 7, 255]]), np.array([[0, 1, 1, 0, 2]]))
-    np.testing.assert_array_equal(metric.report()["confusion"],
-                                  [[1, 0, 0], [0, 1, 0], [0, 1, 0]])
+    np.testing.assert_array_equal(metric.report()["confusion"], [[1, 0, 0], [0, 1, 0], [0, 1, 0]])
 
 
 def test_jit_compiled_update_and_serialization():
@@ -77,8 +76,10 @@ def test_jit_compiled_update_and_serialization():
 def test_in_compile_metrics():
     inputs = keras.Input((8, 8, 3))
     model = keras.Model(inputs, keras.layers.Conv2D(4, 1)(inputs))
-    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=[ConfusionMatrixMetric(4)])
+    model.compile(
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[ConfusionMatrixMetric(4)],
+    )
     x = np.random.rand(4, 8, 8, 3).astype("float32")
     y = np.random.randint(0, 4, (4, 8, 8))
     logs = model.evaluate(x, y, verbose=0, return_dict=True)

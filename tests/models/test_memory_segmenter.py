@@ -1,22 +1,25 @@
+import json
 import warnings
 
 import keras
 import numpy as np
 import pytest
+from keras_testing import run_model_saving_test
 
 from keras_memseg.backbones import DilatedResNetBackbone
-from keras_memseg.models import DeepLabV3
 from keras_memseg.models import MemorySegmenter
-from keras_memseg.training import PolyDecay
-from keras_memseg.training import TiedMomentum
+from keras_memseg.optimizers import PolyDecay
+from keras_memseg.optimizers import TiedMomentum
+from keras_memseg.optimizers import TorchSGD
 
 K = 4
 
 
 def tiny(context="aspp", output_stride=8, **kwargs):
     backbone = DilatedResNetBackbone(depth=18, output_stride=output_stride, base_channels=8)
-    args = dict(feats_channels=16, transform_channels=8, aux_channels=8, aspp_rates=(1, 2, 3),
-                dropout=0.0)
+    args = dict(
+        feats_channels=16, transform_channels=8, aux_channels=8, aspp_rates=(1, 2, 3), dropout=0.0
+    )
     args.update(kwargs)
     return MemorySegmenter(backbone, num_classes=K, context=context, **args)
 
@@ -51,12 +54,22 @@ def test_resnet50_os8_aspp_parameter_count_equals_reference():
     k = 150  # ADE20K
     bn = lambda c: 2 * c  # trainable gamma and beta
     backbone = 23_527_264  # see tests/backbones: torchvision R50 w/o fc, with the V1c stem
-    aspp = (_conv(2048, 512, 1) + 3 * _conv(2048, 512, 3) + _conv(2048, 512, 1)
-            + _conv(2560, 512, 3) + 6 * bn(512))
+    aspp = (
+        _conv(2048, 512, 1)
+        + 3 * _conv(2048, 512, 3)
+        + _conv(2048, 512, 1)
+        + _conv(2560, 512, 3)
+        + 6 * bn(512)
+    )
     bottleneck = _conv(2048, 512, 3) + bn(512)
     decoder_stage = _conv(512, 512, 1) + bn(512) + _conv(512, k, 1, bias=True)
-    attention = (2 * (_conv(512, 256, 1) + bn(256) + _conv(256, 256, 1) + bn(256))  # q, k
-                 + _conv(512, 256, 1) + bn(256) + _conv(256, 512, 1) + bn(512))     # v, out
+    attention = (
+        2 * (_conv(512, 256, 1) + bn(256) + _conv(256, 256, 1) + bn(256))  # q, k
+        + _conv(512, 256, 1)
+        + bn(256)
+        + _conv(256, 512, 1)
+        + bn(512)
+    )  # v, out
     fuse = _conv(1024, 512, 3) + bn(512)
     aux = _conv(1024, 512, 3) + bn(512) + _conv(512, k, 1, bias=True)
     expected = backbone + aspp + bottleneck + 2 * decoder_stage + 2 * attention + 2 * fuse + aux
@@ -114,9 +127,12 @@ def test_inference_never_updates_memory_and_warns_when_empty():
 
 def test_save_load_round_trip_keeps_memory_bit_exact(tmp_path):
     schedule = PolyDecay(0.01, total_steps=10)
-    model = tiny(context="ppm", memory_momentum=TiedMomentum(schedule, 0.9, base_lr=0.009),
-                 feats_per_class=2)
-    model.compile(optimizer=keras.optimizers.SGD(schedule), jit_compile=False)
+    model = tiny(context="ppm", feats_per_class=2)
+    model.compile(
+        optimizer=keras.optimizers.SGD(schedule),
+        jit_compile=False,
+        memory_momentum=TiedMomentum(schedule, 0.9, base_lr=0.009),
+    )
     x, y = _data(n=2)
     model.fit(x, y, batch_size=2, epochs=3, verbose=0)
     path = str(tmp_path / "model.keras")
@@ -130,8 +146,13 @@ def test_save_load_round_trip_keeps_memory_bit_exact(tmp_path):
 
 
 def test_memory_loss_starts_at_given_step():
-    model = tiny(memory_loss=True, memory_loss_start_step=2)
-    model.compile(optimizer=keras.optimizers.SGD(0.01), jit_compile=False)
+    model = tiny()
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01),
+        jit_compile=False,
+        loss_weights={"memory": 1.0},
+        memory_loss_start_step=2,
+    )
     x, y = _data(n=2)
     history = model.fit(x, y, batch_size=2, epochs=4, verbose=0)
     memory_losses = history.history["loss_memory"]
@@ -141,8 +162,12 @@ def test_memory_loss_starts_at_given_step():
 
 def test_momentum_schedule_is_tied_to_learning_rate():
     schedule = PolyDecay(0.01, total_steps=4)
-    model = tiny(memory_momentum=TiedMomentum(schedule, 0.9, base_lr=0.01))
-    model.compile(optimizer=keras.optimizers.SGD(schedule), jit_compile=False)
+    model = tiny()
+    model.compile(
+        optimizer=keras.optimizers.SGD(schedule),
+        jit_compile=False,
+        memory_momentum=TiedMomentum(schedule, 0.9, base_lr=0.01),
+    )
     x, y = _data(n=1)
     history = model.fit(x, y, batch_size=1, epochs=3, verbose=0)
     expected = [0.9 * ((0.99 * (1 - t / 4) ** 0.9) + 0.01) for t in range(3)]
@@ -162,8 +187,6 @@ def test_labels_out_of_range_raise():
     "kwargs, match",
     [
         ({"context": "fpn"}, "context"),
-        ({"memory_momentum": 1.5}, "memory_momentum"),
-        ({"loss_weights": {"stage3": 1.0}}, "loss_weights"),
         ({"sync": "local"}, "sync"),
         ({"activation": "gelu"}, "activation"),
     ],
@@ -171,23 +194,10 @@ def test_labels_out_of_range_raise():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         tiny(**kwargs)
-    with pytest.raises(ValueError, match="unknown backbone"):
+    with pytest.raises(ValueError, match="unknown backbone preset"):
         MemorySegmenter("resnet49", num_classes=3)
     with pytest.raises(ValueError, match="num_classes"):
         MemorySegmenter(DilatedResNetBackbone(depth=18, base_channels=8), num_classes=1)
-
-
-def test_deeplabv3_baseline_trains_and_round_trips(tmp_path):
-    backbone = DilatedResNetBackbone(depth=18, base_channels=8)
-    model = DeepLabV3(backbone, num_classes=K, feats_channels=16, aux_channels=8,
-                      aspp_rates=(1, 2), dropout=0.0)
-    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), jit_compile=False)
-    x, y = _data()
-    history = model.fit(x, y, batch_size=4, epochs=8, verbose=0)
-    assert history.history["loss"][-1] < history.history["loss"][0]
-    model.save(str(tmp_path / "baseline.keras"))
-    loaded = keras.models.load_model(str(tmp_path / "baseline.keras"))
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
 
 
 def test_local_preset_round_trip(tmp_path):
@@ -199,8 +209,6 @@ def test_local_preset_round_trip(tmp_path):
     loaded = MemorySegmenter.from_preset(str(tmp_path / "preset"))
     np.testing.assert_array_equal(loaded.memory.memory.numpy(), model.memory.memory.numpy())
     np.testing.assert_allclose(loaded(x), model(x), atol=1e-6)
-    with pytest.raises(ValueError, match="not a DeepLabV3"):
-        DeepLabV3.from_preset(str(tmp_path / "preset"))
     with pytest.raises(FileNotFoundError, match="config.json is missing"):
         MemorySegmenter.from_preset(str(tmp_path))
 
@@ -213,3 +221,247 @@ def test_predict_on_several_input_sizes(context):
     for size in ((32, 32), (48, 40), (40, 56)):
         out = model.predict(np.zeros((1, *size, 3), "float32"), verbose=0)
         assert out.shape == (1, *size, K)
+
+
+def test_model_contract(tmp_path):
+    model = tiny(context="ppm", feats_per_class=2)
+    x, _ = _data(n=1)
+    model(x)
+    model.memory.memory.assign(np.random.default_rng(3).random((K, 2, 16)).astype("float32"))
+    run_model_saving_test(model, x, tmp_path)
+
+
+def test_saved_config_holds_architecture_not_training_policy(tmp_path):
+    model = tiny()
+    model.compile(
+        optimizer=keras.optimizers.SGD(PolyDecay(0.01, 10)),
+        jit_compile=False,
+        loss_weights={"memory": 1.0},
+        memory_loss_start_step=3,
+        weight_decay=1e-4,
+    )
+    config = model.get_config()
+    for key in (
+        "memory_momentum",
+        "loss_weights",
+        "weight_decay",
+        "memory_loss_start_step",
+        "memory_loss",
+    ):
+        assert key not in config
+    assert "PolyDecay" not in json.dumps(config) and "TiedMomentum" not in json.dumps(config)
+    # The compile config (what `load_model(compile=True)` restores) carries the policy.
+    x, y = _data(n=2)
+    model.fit(x, y, batch_size=2, epochs=1, verbose=0)
+    model.save(str(tmp_path / "m.keras"))
+    loaded = keras.saving.load_model(str(tmp_path / "m.keras"))
+    assert loaded.loss_weights == model.loss_weights and loaded.weight_decay == 1e-4
+    assert loaded.memory_loss_start_step == 3
+    assert isinstance(loaded.memory_momentum, TiedMomentum)
+
+
+def test_fine_tuning_a_loaded_model_follows_the_new_schedule(tmp_path):
+    model = tiny()
+    old = PolyDecay(0.01, total_steps=4)
+    model.compile(optimizer=keras.optimizers.SGD(old), jit_compile=False)
+    x, y = _data(n=2)
+    model.fit(x, y, batch_size=2, epochs=4, verbose=0)
+    model.save(str(tmp_path / "trained.keras"))
+    loaded = keras.saving.load_model(str(tmp_path / "trained.keras"), compile=False)
+    assert float(loaded.memory.num_updates.numpy()) == 4
+    new = PolyDecay(0.1, total_steps=10)
+    loaded.compile(
+        optimizer=keras.optimizers.SGD(new),
+        jit_compile=False,
+        loss_weights={"memory": 1.0},
+        memory_loss_start_step=1,
+    )
+    history = loaded.fit(x, y, batch_size=2, epochs=2, verbose=0).history
+    # "auto" momentum: 0.9 * lr_t / lr_0 of the NEW schedule, counted from compile().
+    expected = [0.9 * float(new(t)) / 0.1 for t in range(2)]
+    np.testing.assert_allclose(history["memory_momentum"], expected, rtol=1e-5)
+    assert history["loss_memory"][0] == 0.0 and history["loss_memory"][1] > 0.0
+
+
+def test_memory_loss_before_its_start_leaves_no_trace():
+    x, y = _data(n=2)
+    models = []
+    for loss_weights in ({"memory": 1.0}, {"memory": 0.0}):
+        keras.utils.set_random_seed(0)
+        model = tiny()
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.05),
+            jit_compile=False,
+            loss_weights=loss_weights,
+            memory_loss_start_step=100,
+        )
+        model.fit(x, y, batch_size=2, epochs=2, verbose=0)
+        models.append(model)
+    for a, b in zip(models[0].weights, models[1].weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.path)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"memory_momentum": 1.5}, "memory_momentum"),
+        ({"loss_weights": {"stage3": 1.0}}, "unknown loss_weights keys \\['stage3'\\]"),
+        ({"loss_weights": {"aux": -1.0}}, "loss_weights\\['aux'\\] must be >= 0"),
+        ({"weight_decay": -1e-4}, "weight_decay"),
+        ({"memory_loss_start_step": 2.5}, "memory_loss_start_step"),
+        ({"loss": "mse"}, "loss must be 'auto' or a callable"),
+    ],
+)
+def test_bad_compile_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        tiny().compile(**kwargs)
+
+
+def test_auto_policy_is_the_reference_optimizer():
+    model = tiny()
+    model.compile()
+    assert isinstance(model.optimizer, TorchSGD) and model.optimizer.momentum == 0.9
+    assert model.weight_decay == 5e-4 and model.memory_momentum == 0.9
+    assert model.loss_weights == {"stage2": 1.0, "stage1": 0.4, "aux": 0.4, "memory": 0.0}
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    assert model.weight_decay == 0.0
+
+
+def test_legacy_config_drops_policy_with_a_warning():
+    config = tiny().get_config()
+    config.update(memory_momentum=0.5, weight_decay=1e-4, memory_loss=True)
+    config["ignore_index"] = config.pop("ignore_class")
+    with pytest.warns(UserWarning, match="training policy is set by compile"):
+        model = MemorySegmenter.from_config(config)
+    assert model.ignore_class == 255
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"num_classes": 2.7}, "num_classes must be an integer"),
+        ({"ignore_class": 2}, "ignore_class 2 is a class id"),
+        ({"feats_channels": 0}, "feats_channels"),
+        ({"dropout": 1.5}, "dropout"),
+    ],
+)
+def test_constructor_names_the_bad_argument(kwargs, match):
+    args = dict(
+        backbone=DilatedResNetBackbone(depth=18, base_channels=8),
+        num_classes=K,
+        feats_channels=16,
+        transform_channels=8,
+        aux_channels=8,
+    )
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        MemorySegmenter(**args)
+
+
+@pytest.mark.parametrize(
+    "labels, match",
+    [
+        (np.zeros((2, 32, 32), "float32"), "integer class ids"),
+        (np.zeros((2, 32, 32, 3), "int32"), "RGB colour labels"),
+    ],
+)
+def test_float_and_multichannel_labels_are_refused(labels, match):
+    model = tiny()
+    model.compile(jit_compile=False)
+    with pytest.raises(ValueError, match=match):
+        model.fit(_data(n=2)[0], labels, batch_size=2, epochs=1, verbose=0)
+
+
+def test_a_non_finite_batch_changes_nothing_but_the_counter():
+    model = tiny()
+    model.compile(jit_compile=False)
+    x, y = _data(n=2)
+    model.fit(x, y, batch_size=2, epochs=1, verbose=0)
+    before = {w.path: w.numpy().copy() for w in model.weights}
+    bad = x.copy()
+    bad[0, 3, 3, 1] = np.nan
+    history = model.fit(bad, y, batch_size=2, epochs=1, verbose=0).history
+    assert history["nonfinite_batches"] == [1.0]
+    changed = [w.path for w in model.weights if not np.array_equal(w.numpy(), before[w.path])]
+    assert changed == ["feature_memory/num_updates"]  # the step counter still advances
+    history = model.fit(x, y, batch_size=2, epochs=1, verbose=0).history
+    assert history["nonfinite_batches"] == [0.0]
+    assert not model.nonfinite_weights()
+
+
+def test_predict_and_evaluate_refuse_non_finite_weights():
+    model = tiny()
+    model.compile(jit_compile=False)
+    x, y = _data(n=2)
+    model(x[:1])  # builds every layer
+    model.memory.memory.assign(np.ones((K, 1, 16), "float32"))
+    kernel = model.decoder_stage2.classifier.kernel
+    kernel.assign(np.full(kernel.shape, np.inf, "float32"))
+    with pytest.raises(ValueError, match="predict: weights hold NaN/inf .*classifier/kernel"):
+        model.predict(x, verbose=0)
+    with pytest.raises(ValueError, match="evaluate: weights hold NaN/inf"):
+        model.evaluate(x, y, verbose=0)
+
+
+def test_labels_of_another_size_than_the_images_are_named():
+    model = tiny()
+    model.compile(jit_compile=False)
+    x, _ = _data(n=2)
+    with pytest.raises(
+        ValueError, match="labels of size \\(16, 32\\) do not match images of size \\(32, 32\\)"
+    ):
+        model.fit(x, np.zeros((2, 16, 32), "int32"), batch_size=2, epochs=1, verbose=0)
+
+
+def _weights(model):
+    return {w.path: w.numpy().copy() for w in model.weights}
+
+
+def _changed(model, before):
+    return [w.path for w in model.weights if not np.array_equal(w.numpy(), before[w.path])]
+
+
+def test_bad_labels_after_a_first_fit_are_refused_before_any_change():
+    # The second `fit` is traced with relaxed (unknown) shapes: the static checks of
+    # the train step cannot see the labels' size or rank any more.
+    model = tiny()
+    model.compile(jit_compile=False)
+    x, y = _data(n=2)
+    model.fit(x, y, batch_size=2, epochs=1, verbose=0)
+    before = _weights(model)
+    with pytest.raises(ValueError, match="labels of size \\(16, 24\\) do not match"):
+        model.fit(x, np.zeros((2, 16, 24), "int32"), batch_size=2, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="RGB colour labels"):
+        model.fit(x, np.zeros((2, 32, 32, 3), "int32"), batch_size=2, epochs=1, verbose=0)
+    assert _changed(model, before) == []
+
+
+def test_labels_out_of_range_change_nothing():
+    model = tiny()
+    model.compile(jit_compile=False)
+    x, y = _data(n=2)
+    model.fit(x, y, batch_size=2, epochs=1, verbose=0)
+    before = _weights(model)
+    bad = y.copy()
+    bad[1, 4, 4] = K + 7
+    with pytest.raises(Exception, match="label values must be in"):
+        model.fit(x, bad, batch_size=2, epochs=1, verbose=0)
+    # Memory, its step counter and the BN statistics are put back before the error.
+    assert _changed(model, before) == []
+
+
+def test_unknown_label_shapes_are_checked_in_the_graph():
+    import tensorflow as tf
+
+    model = tiny()
+    model.compile(jit_compile=False)
+    x, _ = _data(n=2)
+    check = tf.function(
+        lambda labels, images: model.check_labels(labels, images),
+        input_signature=[tf.TensorSpec(None, tf.int32), tf.TensorSpec([None, None, None, 3])],
+    )
+    assert check(np.zeros((2, 32, 32, 1), "int32"), x).shape == (2, 32, 32)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="match the images' size"):
+        check(np.zeros((2, 16, 32), "int32"), x)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="more than one channel"):
+        check(np.zeros((2, 32, 32, 3), "int32"), x)

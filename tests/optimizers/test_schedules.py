@@ -1,10 +1,10 @@
-"""PolyDecay and TiedMomentum against closed forms (spec 2.2)."""
+"""PolyDecay and TiedMomentum against the closed forms of the reference's poly schedule."""
 
 import numpy as np
 import pytest
 
-from keras_memseg.training import PolyDecay
-from keras_memseg.training import TiedMomentum
+from keras_memseg.optimizers import PolyDecay
+from keras_memseg.optimizers import TiedMomentum
 
 
 @pytest.mark.parametrize("lr0,total", [(0.01, 164190), (0.001, 61820), (0.05, 300)])

@@ -7,9 +7,18 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TINY = ["--max_steps=2", "--checkpoint_every=2", "--base_channels=8", "--feats_channels=16",
-        "--transform_channels=8", "--aux_channels=8", "--crop_size=64,64",
-        "--global_batch_size=2", "--max_eval_examples=2", "--eval_every=0"]
+TINY = [
+    "--max_steps=2",
+    "--checkpoint_every=2",
+    "--base_channels=8",
+    "--feats_channels=16",
+    "--transform_channels=8",
+    "--aux_channels=8",
+    "--crop_size=64,64",
+    "--global_batch_size=2",
+    "--max_eval_examples=2",
+    "--eval_every=0",
+]
 
 
 def _run(tmp_path):
@@ -17,15 +26,27 @@ def _run(tmp_path):
     env.pop("TF_CONFIG", None)
     return subprocess.run(
         [sys.executable, os.path.join(ROOT, "recipes", "train_sample.py"), *TINY],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
 
 
 def test_train_sample_end_to_end(tmp_path):
     proc = _run(tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     run = tmp_path / "runs" / "sample"  # relative to the working directory
-    for name in ("config.json", "model.keras", "eval.json", "backup", "logs", "overlays",
-                 "checkpoints/ckpt-0000002.weights.h5"):
+    for name in (
+        "config.json",
+        "model.keras",
+        "eval.json",
+        "backup",
+        "logs",
+        "overlays",
+        "checkpoints/ckpt-0000002.weights.h5",
+    ):
         assert (run / name).exists(), name
     assert json.loads((run / "config.json").read_text())["total_steps"] == 2
     result = json.loads((run / "eval.json").read_text())

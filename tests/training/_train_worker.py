@@ -19,7 +19,8 @@ args = json.loads(sys.argv[1])
 if args.get("logical_cpus"):
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * args["logical_cpus"])
+        cpu, [tf.config.LogicalDeviceConfiguration()] * args["logical_cpus"]
+    )
 if args.get("determinism"):
     tf.config.experimental.enable_op_determinism()
 
@@ -31,16 +32,37 @@ from keras_memseg.training import get_recipe  # noqa: E402
 from keras_memseg.training import trainer  # noqa: E402
 from keras_memseg.training.strategy import make_strategy  # noqa: E402
 
-TINY = dict(backbone="resnet18_v1c", base_channels=8, feats_channels=16, transform_channels=8,
-            aux_channels=8, crop_size=(32, 32), target_scale=(48, 32), ratio_range=(1.0, 1.0),
-            global_batch_size=2, num_train_examples=8, epochs=1, max_steps=6,
-            checkpoint_every=2, dropout=0.0, learning_rate=0.01, base_lr_m=0.01,
-            eval_every=0, verbose=0, show_dir="none", max_eval_examples=2)
+TINY = dict(
+    backbone="resnet18_v1c",
+    base_channels=8,
+    feats_channels=16,
+    transform_channels=8,
+    aux_channels=8,
+    crop_size=(32, 32),
+    target_scale=(48, 32),
+    ratio_range=(1.0, 1.0),
+    global_batch_size=2,
+    num_train_examples=8,
+    epochs=1,
+    max_steps=6,
+    checkpoint_every=2,
+    dropout=0.0,
+    learning_rate=0.01,
+    base_lr_m=0.01,
+    eval_every=0,
+    verbose=0,
+    show_dir="none",
+    max_eval_examples=2,
+    export_dir="",
+)
 
 
-def synthetic(n=8, h=40, w=48, classes=11, seed=0):
+def synthetic(n=8, h=40, w=48, classes=11, seed=0, nan=False):
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (n, h, w, 3), dtype=np.uint8)
+    if nan:  # float images with one NaN pixel each: every batch is non-finite
+        images = images.astype("float32")
+        images[:, 5, 5, 0] = np.nan
     labels = rng.integers(0, classes, (n, h, w), dtype=np.uint8)
     labels[:, :4] = 255  # some ignore pixels
     return tf.data.Dataset.from_tensor_slices({"image": images, "label": labels})
@@ -58,19 +80,27 @@ class KillAt(keras.callbacks.Callback):
 
 def main():
     strategy = make_strategy(args.get("strategy", "default"))
-    config = get_recipe("sample").replace(**{**TINY, **{
-        k: tuple(v) if isinstance(v, list) else v for k, v in args["config"].items()}})
+    config = get_recipe("sample").replace(
+        **{**TINY, **{k: tuple(v) if isinstance(v, list) else v for k, v in args["config"].items()}}
+    )
     callbacks = [KillAt(args["kill_at"])] if args.get("kill_at") else []
-    result = trainer.train(config, extra_callbacks=callbacks, evaluate=args.get("evaluate", False),
-                           strategy=strategy, train_data=synthetic(), eval_data=synthetic(4))
+    result = trainer.train(
+        config,
+        extra_callbacks=callbacks,
+        evaluate=args.get("evaluate", False),
+        strategy=strategy,
+        train_data=synthetic(nan=args.get("nan", False)),
+        eval_data=synthetic(4),
+    )
     model = result.model
     if args.get("dump"):
         arrays = {f"w{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(model.weights)}
         arrays["memory"] = keras.ops.convert_to_numpy(model.memory.memory)
         arrays["num_updates"] = keras.ops.convert_to_numpy(model.memory.num_updates)
         arrays["iterations"] = keras.ops.convert_to_numpy(model.optimizer.iterations)
-        arrays["opt"] = np.concatenate([np.ravel(keras.ops.convert_to_numpy(v))
-                                        for v in model.optimizer.variables])
+        arrays["opt"] = np.concatenate(
+            [np.ravel(keras.ops.convert_to_numpy(v)) for v in model.optimizer.variables]
+        )
         arrays["replicas"] = np.array(strategy.num_replicas_in_sync)
         arrays["sync_batchnorm"] = np.array(model.sync_batchnorm)
         np.savez(args["dump"], **arrays)

@@ -1,9 +1,9 @@
-"""Recipe configs: the paper's values (spec 2.2, 4.2), flag parsing, fit segmentation."""
+"""Recipe configs: the reference's values (`ssseg/configs/mcibi/`), flag parsing."""
 
 import json
+import os
 import subprocess
 import sys
-import os
 
 import pytest
 from absl import flags
@@ -17,8 +17,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 PAPER = {  # lr0, wd, batch, epochs, iters, base_lr_m, memory loss, activation
     "ade20k": (0.01, 5e-4, 16, 130, 164190, 0.01, True, "relu"),
-    "cocostuff10k": (0.001, 1e-4, 16, 110, 61820, 0.0009, False, "relu"),
-    "cityscapes": (0.01, 5e-4, 16, 440, 95480, 0.009, False, "relu"),
+    "coco_stuff10k": (0.001, 1e-4, 16, 110, 61820, 0.0009, False, "relu"),
+    # train split (2975 // 16 = 185 steps per epoch); the reference's trainval run for
+    # its test-server numbers has 95480 steps (3475 // 16 = 217 per epoch).
+    "cityscapes": (0.01, 5e-4, 16, 440, 81400, 0.009, False, "relu"),
     "lip": (0.01, 5e-4, 32, 150, 142650, 0.01, False, "leaky_relu"),
 }
 
@@ -28,7 +30,11 @@ def test_paper_values(name):
     cfg = get_recipe(name)
     lr, wd, bs, epochs, iters, base_lr_m, mem_loss, act = PAPER[name]
     assert (cfg.learning_rate, cfg.weight_decay, cfg.global_batch_size, cfg.epochs) == (
-        lr, wd, bs, epochs)
+        lr,
+        wd,
+        bs,
+        epochs,
+    )
     assert cfg.total_steps == iters and cfg.base_lr_m == base_lr_m
     assert cfg.memory_loss == mem_loss and cfg.activation == act
     assert cfg.sgd_momentum == 0.9 and cfg.base_momentum == 0.9
@@ -51,8 +57,16 @@ def test_flags_resolve_every_recipe(name):
 
 
 def test_flags_override_fields():
-    cfg = _parse("ade20k", ["--crop_size=256,256", "--global_batch_size=8",
-                            "--nomemory_loss", "--eval_scales=0.5,1.0,1.5", "--learning_rate=0.02"])
+    cfg = _parse(
+        "ade20k",
+        [
+            "--crop_size=256,256",
+            "--global_batch_size=8",
+            "--nomemory_loss",
+            "--eval_scales=0.5,1.0,1.5",
+            "--learning_rate=0.02",
+        ],
+    )
     assert cfg.crop_size == (256, 256) and cfg.global_batch_size == 8
     assert not cfg.memory_loss and cfg.eval_scales == (0.5, 1.0, 1.5)
     assert cfg.learning_rate == 0.02 and cfg.total_steps == 130 * (20210 // 8)
@@ -68,8 +82,14 @@ def test_segments_cover_the_run():
 
 def _script(name, *argv, timeout=120):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    return subprocess.run([sys.executable, os.path.join(ROOT, "recipes", name), *argv],
-                          capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "recipes", name), *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 def test_config_only_script_prints_json():
@@ -80,7 +100,61 @@ def test_config_only_script_prints_json():
 
 
 def test_missing_data_exits_cleanly(tmp_path):
-    proc = _script("train_cocostuff.py", f"--data_dir={tmp_path}", f"--run_dir={tmp_path}/r")
+    proc = _script("train_coco_stuff10k.py", f"--data_dir={tmp_path}", f"--run_dir={tmp_path}/r")
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "train_sample.py" in proc.stderr and "manual_dir" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"max_steps": -5}, "--max_steps=-5: an integer >= 0"),
+        ({"eval_every": -1}, "--eval_every=-1: an integer >= 0"),
+        ({"learning_rate": float("nan")}, "--learning_rate=nan: a finite number > 0"),
+        ({"eval_mode": "fast"}, "--eval_mode='fast': one of 'whole', 'slide'"),
+        ({"eval_scales": ()}, "--eval_scales='': one or more numbers > 0"),
+        ({"crop_size": (0, 3)}, "--crop_size='0,3': empty (the dataset's) or two numbers > 0"),
+        ({"dataset": "voc"}, "--dataset='voc': one of ade20k"),
+        ({"eval_split": "test"}, "--eval_split='test': a split of sample"),
+        ({"backbone": "resnet49"}, "--backbone='resnet49': one of resnet101"),
+        ({"keep_checkpoints": -1}, "--keep_checkpoints=-1: an integer >= 0"),
+        ({"dropout": 1.0}, "--dropout=1.0: a number in [0, 1)"),
+    ],
+)
+def test_every_field_is_checked_when_the_config_is_made(changes, message):
+    from keras_memseg.training.config import ConfigError
+
+    with pytest.raises(ConfigError) as error:
+        get_recipe("sample").replace(**changes)
+    assert message in str(error.value).splitlines()[0]
+
+
+def test_withheld_test_labels_cannot_be_trained_or_scored():
+    from keras_memseg.training.config import ConfigError
+
+    with pytest.raises(ConfigError, match="labels of cityscapes's test split are withheld"):
+        get_recipe("cityscapes").replace(eval_split="test")
+
+
+def test_bad_flags_are_one_line_each_before_anything_is_written(tmp_path):
+    proc = _script(
+        "train_sample.py",
+        "--crop_size=abc",
+        "--max_steps=-5",
+        "--eval_mode=fast",
+        f"--run_dir={tmp_path}/r",
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert lines == ["error: --crop_size='abc': comma-separated ints, e.g. 128,128"], lines
+    proc = _script(
+        "train_sample.py", "--max_steps=-5", "--eval_mode=fast", f"--run_dir={tmp_path}/r"
+    )
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert lines == [
+        "error: --max_steps=-5: an integer >= 0",
+        "error: --eval_mode='fast': one of 'whole', 'slide'",
+    ], lines
+    assert not (tmp_path / "r").exists()

@@ -8,23 +8,31 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 WORKER = os.path.join(os.path.dirname(__file__), "_train_worker.py")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _env(**extra):
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    env = dict(
+        os.environ,
+        PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        TF_CPP_MIN_LOG_LEVEL="3",
+        CUDA_VISIBLE_DEVICES="",
+    )
     env.pop("TF_CONFIG", None)
     env.update(extra)
     return env
 
 
 def _run(args, timeout=300, env=None):
-    return subprocess.run([sys.executable, WORKER, json.dumps(args)], env=env or _env(),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, WORKER, json.dumps(args)],
+        env=env or _env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _check(proc):
@@ -32,14 +40,26 @@ def _check(proc):
 
 
 def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
+    # Dropout on: its random states are part of the backup, so resume is exact.
     base = {"determinism": True}
-    full = _run({**base, "config": {"run_dir": str(tmp_path / "a")},
-                 "dump": str(tmp_path / "a.npz")})
+    base_config = {"dropout": 0.1}
+    full = _run(
+        {
+            **base,
+            "config": {**base_config, "run_dir": str(tmp_path / "a")},
+            "dump": str(tmp_path / "a.npz"),
+        }
+    )
     _check(full)
-    killed = _run({**base, "config": {"run_dir": str(tmp_path / "b")}, "kill_at": 3})
+    killed = _run({**base, "config": {**base_config, "run_dir": str(tmp_path / "b")}, "kill_at": 3})
     assert killed.returncode == -9, killed.stderr[-3000:]
-    resumed = _run({**base, "config": {"run_dir": str(tmp_path / "b")},
-                    "dump": str(tmp_path / "b.npz")})
+    resumed = _run(
+        {
+            **base,
+            "config": {**base_config, "run_dir": str(tmp_path / "b")},
+            "dump": str(tmp_path / "b.npz"),
+        }
+    )
     _check(resumed)
     assert "resumed from" in resumed.stdout and "at step 2/6" in resumed.stdout
     a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
@@ -49,13 +69,56 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
     for key in a.files:
         np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-6, err_msg=key)
     assert sorted(os.listdir(tmp_path / "b" / "checkpoints")) == [
-        "ckpt-0000004.weights.h5", "ckpt-0000006.weights.h5"][-2:] or True
+        "ckpt-0000004.weights.h5",
+        "ckpt-0000006.weights.h5",
+    ]
+
+    # The same folder with another architecture: refused before any weight or file
+    # changes (config.json, backups and checkpoints untouched).
+    def stamps():  # every file of the run but the lock file (it names the current holder)
+        return {
+            p: p.stat().st_mtime_ns
+            for p in (tmp_path / "b").rglob("*")
+            if p.is_file() and p.name != ".lock"
+        }
+
+    before = stamps()
+    other = _run(
+        {**base, "config": {**base_config, "run_dir": str(tmp_path / "b"), "feats_channels": 24}}
+    )
+    assert other.returncode != 0
+    assert "feats_channels: 16 -> 24" in other.stderr
+    assert stamps() == before
+
+
+def test_a_diverging_run_stops_with_a_clear_error_and_keeps_finite_backups(tmp_path):
+    proc = _run(
+        {
+            "config": {
+                "run_dir": str(tmp_path),
+                "learning_rate": 1e12,
+                "max_nonfinite_batches": 2,
+                "max_steps": 12,
+            }
+        }
+    )
+    assert proc.returncode != 0
+    assert "batches in a row had NaN/inf" in proc.stderr, proc.stderr[-3000:]
+    from keras_memseg.training.callbacks import verify_weights_file
+
+    for path in (tmp_path / "backup").rglob("*.weights.h5"):
+        assert verify_weights_file(str(path)), path  # every backup written is finite
 
 
 def test_mirrored_strategy_two_logical_cpus(tmp_path):
-    proc = _run({"logical_cpus": 2, "strategy": "mirrored",
-                 "config": {"run_dir": str(tmp_path), "max_steps": 2, "global_batch_size": 4},
-                 "dump": str(tmp_path / "m.npz")})
+    proc = _run(
+        {
+            "logical_cpus": 2,
+            "strategy": "mirrored",
+            "config": {"run_dir": str(tmp_path), "max_steps": 2, "global_batch_size": 4},
+            "dump": str(tmp_path / "m.npz"),
+        }
+    )
     _check(proc)
     out = np.load(tmp_path / "m.npz")
     assert int(out["replicas"]) == 2 and bool(out["sync_batchnorm"])
@@ -74,12 +137,20 @@ def test_multi_worker_mirrored_two_local_workers(tmp_path):
     procs = []
     for index in range(2):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        args = {"strategy": "auto", "dump": str(tmp_path / f"w{index}.npz"),
-                "config": {"run_dir": str(tmp_path / "run"), "max_steps": 2,
-                           "global_batch_size": 4}}
-        procs.append(subprocess.Popen(
-            [sys.executable, WORKER, json.dumps(args)], env=_env(TF_CONFIG=tf_config),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        args = {
+            "strategy": "auto",
+            "dump": str(tmp_path / f"w{index}.npz"),
+            "config": {"run_dir": str(tmp_path / "run"), "max_steps": 2, "global_batch_size": 4},
+        }
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, WORKER, json.dumps(args)],
+                env=_env(TF_CONFIG=tf_config),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     outputs = []
     try:
         for proc in procs:

@@ -1,7 +1,5 @@
 """TFDS builder for CamVid as shipped with the SegNet tutorial (11 classes, 11 -> 255)."""
 
-import tensorflow_datasets as tfds
-
 from keras_memseg.datasets._builder_base import SegmentationBuilder
 from keras_memseg.datasets.camvid import classes
 from keras_memseg.datasets.errors import DatasetNotFoundError

@@ -1,13 +1,30 @@
 """CamVid class names, palette and raw-id mapping (11 = Unlabelled -> 255)."""
 
 CLASS_NAMES = (
-    "Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol",
-    "Fence", "Car", "Pedestrian", "Bicyclist",
+    "Sky",
+    "Building",
+    "Pole",
+    "Road",
+    "Pavement",
+    "Tree",
+    "SignSymbol",
+    "Fence",
+    "Car",
+    "Pedestrian",
+    "Bicyclist",
 )
 # Colours of the SegNet tutorial's CamVid colour map.
 PALETTE = (
-    (128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222),
-    (128, 128, 0), (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0),
+    (128, 128, 128),
+    (128, 0, 0),
+    (192, 192, 128),
+    (128, 64, 128),
+    (60, 40, 222),
+    (128, 128, 0),
+    (192, 128, 128),
+    (64, 64, 128),
+    (64, 0, 128),
+    (64, 64, 0),
     (0, 128, 192),
 )
 UNLABELLED_ID = 11

@@ -49,14 +49,12 @@ class MemsegCocoStuff164k(SegmentationBuilder):
                     f"{', '.join(image_dirs)}; official {official})"
                 )
             label_dirs = [
-                f"annotations/{folder}", f"stuffthingmaps_trainval2017/{folder}", folder,
+                f"annotations/{folder}",
+                f"stuffthingmaps_trainval2017/{folder}",
+                folder,
             ]
-            label_dir = next(
-                (d for d in label_dirs if source.list_files(d, ".png")), label_dirs[0]
-            )
-            pairs = [
-                (rel, f"{label_dir}/{rel.rsplit('/', 1)[1][:-4]}.png") for rel in images
-            ]
+            label_dir = next((d for d in label_dirs if source.list_files(d, ".png")), label_dirs[0])
+            pairs = [(rel, f"{label_dir}/{rel.rsplit('/', 1)[1][:-4]}.png") for rel in images]
             pairs = self._check_pairs(source, pairs, f"{split} split ({image_dir})", official)
             splits[split] = self._generate_examples(source, pairs)
         return splits

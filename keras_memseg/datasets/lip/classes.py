@@ -3,9 +3,26 @@
 from keras_memseg.datasets._palette import voc_palette
 
 CLASS_NAMES = (
-    "background", "hat", "hair", "glove", "sunglasses", "upper-clothes", "dress",
-    "coat", "socks", "pants", "jumpsuits", "scarf", "skirt", "face", "left-arm",
-    "right-arm", "left-leg", "right-leg", "left-shoe", "right-shoe",
+    "background",
+    "hat",
+    "hair",
+    "glove",
+    "sunglasses",
+    "upper-clothes",
+    "dress",
+    "coat",
+    "socks",
+    "pants",
+    "jumpsuits",
+    "scarf",
+    "skirt",
+    "face",
+    "left-arm",
+    "right-arm",
+    "left-leg",
+    "right-leg",
+    "left-shoe",
+    "right-shoe",
 )
 PALETTE = voc_palette(len(CLASS_NAMES))
 FLIP_PAIRS = ((14, 15), (16, 17), (18, 19))

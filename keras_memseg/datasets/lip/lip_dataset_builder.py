@@ -47,8 +47,7 @@ class MemsegLip(SegmentationBuilder):
             pairs = [
                 (
                     f"{prefix}TrainVal_images/{split}_images/{name}.jpg",
-                    f"{ann_prefix}TrainVal_parsing_annotations/"
-                    f"{split}_segmentations/{name}.png",
+                    f"{ann_prefix}TrainVal_parsing_annotations/{split}_segmentations/{name}.png",
                 )
                 for name in ids
                 if name

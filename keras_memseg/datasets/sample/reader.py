@@ -1,5 +1,6 @@
-"""Direct tf.data reader for the CamVid sample bundled in `keras_memseg/datasets/sample/`."""
+"""Direct tf.data reader for the CamVid sample bundled in this folder."""
 
+import os
 import pathlib
 
 import tensorflow as tf
@@ -9,7 +10,7 @@ from keras_memseg.datasets.camvid.camvid_dataset_builder import parse_list
 from keras_memseg.datasets.errors import DatasetNotFoundError
 from keras_memseg.datasets.errors import missing_data_message
 
-SAMPLE_DIR = pathlib.Path(__file__).resolve().parent / "sample"
+SAMPLE_DIR = pathlib.Path(__file__).resolve().parent
 SPLITS = ("train", "val")
 
 
@@ -24,8 +25,9 @@ def sample_pairs(split, sample_dir=SAMPLE_DIR):
     return [(str(sample_dir / image), str(sample_dir / label)) for image, label in pairs]
 
 
-def load_sample(split="train", sample_dir=SAMPLE_DIR):
-    """`tf.data.Dataset` of `{"image": uint8 (H,W,3), "label": uint8 (H,W)}` in file order.
+def load_sample(split="train", sample_dir=SAMPLE_DIR, with_file_names=False):
+    """`tf.data.Dataset` of `{"image": uint8 (H,W,3), "label": uint8 (H,W)}` in file order
+    (plus `"file_name"`, the image's path in the sample folder, when asked).
 
     Raw CamVid id 11 (Unlabelled) becomes 255. No TFDS preparation is needed.
 
@@ -39,11 +41,15 @@ def load_sample(split="train", sample_dir=SAMPLE_DIR):
         [v if v >= 0 else 255 for v in camvid_classes.raw_to_train_table()], tf.uint8
     )
 
-    def read(image_path, label_path):
+    def read(image_path, label_path, name):
         image = tf.io.decode_png(tf.io.read_file(image_path), channels=3)
         label = tf.io.decode_png(tf.io.read_file(label_path), channels=1)[..., 0]
-        return {"image": image, "label": tf.gather(table, tf.cast(label, tf.int32))}
+        example = {"image": image, "label": tf.gather(table, tf.cast(label, tf.int32))}
+        if with_file_names:
+            example["file_name"] = name
+        return example
 
     images, labels = zip(*pairs)
-    ds = tf.data.Dataset.from_tensor_slices((list(images), list(labels)))
+    names = [os.path.relpath(p, sample_dir) for p in images]
+    ds = tf.data.Dataset.from_tensor_slices((list(images), list(labels), names))
     return ds.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -1,0 +1,139 @@
+"""recipes/evaluate.py: a .keras file, a preset folder or a run's checkpoint + config;
+one-line errors for what it cannot evaluate; Cityscapes test-set submissions."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from keras_memseg.backbones import DilatedResNetBackbone
+from keras_memseg.models import DeepLabV3
+from keras_memseg.models import MemorySegmenter
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DUMMY = os.path.join(ROOT, "keras_memseg", "datasets", "cityscapes", "dummy_data")
+
+
+def _evaluate(*argv, cwd=None):
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the script quiets TensorFlow itself
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "recipes", "evaluate.py"), *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=cwd,
+    )
+
+
+def _model(num_classes, cls=MemorySegmenter):
+    kwargs = dict(feats_channels=8, aux_channels=8, aspp_rates=(1, 2))
+    if cls is MemorySegmenter:
+        kwargs["transform_channels"] = 4
+    model = cls(DilatedResNetBackbone(depth=18, base_channels=4), num_classes, **kwargs)
+    model(np.zeros((1, 32, 32, 3), "float32"))
+    if cls is MemorySegmenter:
+        model.memory.memory.assign(np.ones(model.memory.memory.shape, "float32"))
+    return model
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    model = _model(11)
+    model.save(str(root / "model.keras"))
+    model.save_to_preset(str(root / "preset"))
+    _model(5, DeepLabV3).save(str(root / "five.keras"))
+    (root / "notes.keras").write_text("not a model")
+    broken = _model(11)
+    kernel = broken.decoder_stage2.classifier.kernel
+    kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+    broken.save(str(root / "nan.keras"))
+    return root
+
+
+def test_keras_file_and_preset_folder_give_the_same_report(saved, tmp_path):
+    reports = []
+    for source in ("model.keras", "preset"):
+        out = tmp_path / f"{source}.json"
+        proc = _evaluate(
+            f"--model={saved / source}", "--dataset=sample", "--max_examples=2", f"--output={out}"
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "mIoU" in proc.stdout and "cudart" not in proc.stderr
+        reports.append(json.loads(out.read_text()))
+        assert (tmp_path / f"{source}_iou.png").stat().st_size > 1000
+    assert reports[0] == reports[1] and reports[0]["num_images"] == 2
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--model={root}/five.keras"], "--model has 5 classes, --dataset=sample has 11"),
+        (["--model={root}/notes.keras"], "is not a .keras model file"),
+        (["--model={root}/missing.keras"], "model not found"),
+        (["--model={root}/model.keras", "--split=test"], "--split=test: a split of sample"),
+        (["--model={root}/model.keras", "--scales=abc"], "--scales=abc: comma-separated floats"),
+        (["--model={root}/model.keras", "--mode=fast"], "--mode=fast: whole or slide"),
+        (["--model={root}/model.keras", "--dataset=voc"], "--dataset=voc: one of"),
+        (["--model={root}/ckpt.weights.h5"], "not found"),
+        (["--model={root}/nan.keras"], "evaluate: weights hold NaN/inf"),
+    ],
+)
+def test_bad_inputs_are_one_line_errors(saved, argv, message):
+    argv = [a.format(root=saved) for a in argv]
+    if not any(a.startswith("--dataset") for a in argv):
+        argv.append("--dataset=sample")
+    proc = _evaluate(*argv)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+
+
+def test_a_runs_checkpoint_with_its_config(tmp_path):
+    from keras_memseg.training import get_recipe
+    from keras_memseg.training.trainer import build_model
+
+    config = get_recipe("sample").replace(
+        base_channels=4, feats_channels=8, transform_channels=4, aux_channels=8
+    )
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text(config.to_json())
+    model = build_model(config, 11)
+    model(np.zeros((1, 32, 32, 3), "float32"))
+    model.memory.memory.assign(np.ones(model.memory.memory.shape, "float32"))
+    model.save_weights(str(run / "checkpoints" / "ckpt-0000002.weights.h5"))
+    proc = _evaluate(
+        f"--model={run / 'checkpoints' / 'ckpt-0000002.weights.h5'}",
+        "--dataset=sample",
+        "--max_examples=1",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "mIoU" in proc.stdout
+
+
+def test_cityscapes_test_split_needs_a_submission_and_writes_label_ids(tmp_path):
+    model = _model(19)
+    model.save(str(tmp_path / "city.keras"))
+    common = [
+        f"--model={tmp_path / 'city.keras'}",
+        "--dataset=cityscapes",
+        "--split=test",
+        f"--manual_dir={DUMMY}",
+        f"--data_dir={tmp_path / 'tfds'}",
+    ]
+    proc = _evaluate(*common)
+    assert proc.returncode == 2 and "labels are withheld" in proc.stderr
+    proc = _evaluate(*common, f"--submission_dir={tmp_path / 'sub'}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    files = sorted(os.listdir(tmp_path / "sub"))
+    assert files == ["berlin_000000_000019_leftImg8bit.png"]
+    from PIL import Image
+
+    ids = np.asarray(Image.open(tmp_path / "sub" / files[0]))
+    valid = {7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33}
+    assert set(np.unique(ids)) <= valid

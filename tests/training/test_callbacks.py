@@ -1,0 +1,148 @@
+"""Backups and checkpoints: atomic, read back, only from a finite state, all-or-nothing
+restore with fallback to older backups and checkpoints; the non-finite monitor."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from keras_memseg.backbones import DilatedResNetBackbone
+from keras_memseg.models import MemorySegmenter
+from keras_memseg.training.callbacks import NonFiniteMonitor
+from keras_memseg.training.callbacks import StepBackupAndRestore
+from keras_memseg.training.callbacks import StepCheckpoint
+from keras_memseg.training.callbacks import load_all_or_nothing
+
+
+def _model(seed=0, feats=16):
+    keras.utils.set_random_seed(seed)
+    model = MemorySegmenter(
+        DilatedResNetBackbone(depth=18, base_channels=4),
+        3,
+        feats_channels=feats,
+        transform_channels=4,
+        aux_channels=4,
+        aspp_rates=(1, 2),
+    )
+    model.compile(jit_compile=False)
+    model(np.zeros((1, 32, 32, 3), "float32"))
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def _values(model):
+    return [
+        keras.ops.convert_to_numpy(v).copy()
+        for v in list(model.variables) + list(model.optimizer.variables)
+    ]
+
+
+def _step_to(model, step):
+    model.optimizer.iterations.assign(step)
+
+
+def test_backup_round_trip_includes_rng_and_restore_is_exact(tmp_path):
+    model = _model()
+    backup = StepBackupAndRestore(str(tmp_path / "backup"), 2, 10)
+    backup.set_model(model)
+    rng = [v for v in model.variables if "seed_generator" in v.path]
+    assert rng, "the dropouts' seed states must be part of the backup"
+    rng[0].assign(np.array([7, 9], dtype=rng[0].dtype))
+    _step_to(model, 2)
+    backup.on_train_batch_end(0)
+    saved = _values(model)
+    fresh = _model(seed=1)
+    assert StepBackupAndRestore(str(tmp_path / "backup"), 2, 10).restore(fresh) == 2
+    for a, b in zip(saved, _values(fresh)):
+        np.testing.assert_array_equal(a, b)
+    assert sorted(os.listdir(tmp_path / "backup")) == ["step-00000002"]
+
+
+def test_keeps_the_newest_two_and_never_writes_a_non_finite_state(tmp_path):
+    model = _model()
+    backup = StepBackupAndRestore(str(tmp_path / "b"), 1, 10)
+    backup.set_model(model)
+    for step in (1, 2, 3):
+        _step_to(model, step)
+        backup.on_train_batch_end(0)
+    assert sorted(os.listdir(tmp_path / "b")) == ["step-00000002", "step-00000003"]
+    model.memory.memory.assign(np.full(model.memory.memory.shape, np.nan, "float32"))
+    _step_to(model, 4)
+    backup.on_train_batch_end(0)
+    assert backup.skipped_nonfinite == [4]
+    assert sorted(os.listdir(tmp_path / "b")) == ["step-00000002", "step-00000003"]
+
+
+def test_unreadable_backups_fall_back_to_an_older_one_then_a_checkpoint(tmp_path):
+    model = _model()
+    backup = StepBackupAndRestore(str(tmp_path / "b"), 1, 10, checkpoint_dir=str(tmp_path / "c"))
+    backup.set_model(model)
+    checkpoint = StepCheckpoint(str(tmp_path / "c"), 1, 10, keep=0)
+    checkpoint.set_model(model)
+    for step in (1, 2):
+        _step_to(model, step)
+        checkpoint.on_train_batch_end(0)
+        backup.on_train_batch_end(0)
+    (tmp_path / "b" / "step-00000002" / "state.weights.h5").write_bytes(b"torn")
+    fresh = _model(seed=3)
+    assert StepBackupAndRestore(str(tmp_path / "b"), 1, 10).restore(fresh) == 1
+    (tmp_path / "b" / "step-00000001" / "state.weights.h5").write_bytes(b"torn")
+    fresh = _model(seed=4)
+    restorer = StepBackupAndRestore(str(tmp_path / "b"), 1, 10, checkpoint_dir=str(tmp_path / "c"))
+    assert restorer.restore(fresh) == 2
+    assert restorer.restored_from.endswith("ckpt-0000002.weights.h5")
+    for path in (tmp_path / "c").iterdir():
+        path.write_bytes(b"torn")
+    from keras_memseg.training.run_folder import RunFolderError
+
+    files = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    with pytest.raises(
+        RunFolderError, match="no readable backup or checkpoint.*Nothing was deleted"
+    ):
+        StepBackupAndRestore(
+            str(tmp_path / "b"), 1, 10, checkpoint_dir=str(tmp_path / "c")
+        ).restore(_model(seed=5))
+    assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == files
+
+
+def test_a_failed_load_leaves_the_model_untouched(tmp_path):
+    wider = _model(feats=8)
+    wider.save_weights(str(tmp_path / "other.weights.h5"))
+    model = _model()
+    before = _values(model)
+    with pytest.raises(Exception):  # noqa: B017  (Keras' own shape-mismatch error)
+        load_all_or_nothing(model, str(tmp_path / "other.weights.h5"))
+    for a, b in zip(before, _values(model)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_checkpoints_keep_zero_means_all_and_old_ones_go_after_the_new_one(tmp_path):
+    model = _model()
+    keep_all = StepCheckpoint(str(tmp_path / "all"), 1, 10, keep=0)
+    keep_two = StepCheckpoint(str(tmp_path / "two"), 1, 10, keep=2)
+    for callback in (keep_all, keep_two):
+        callback.set_model(model)
+    for step in (1, 2, 3):
+        _step_to(model, step)
+        keep_all.on_train_batch_end(0)
+        keep_two.on_train_batch_end(0)
+    assert len(os.listdir(tmp_path / "all")) == 3
+    assert sorted(os.listdir(tmp_path / "two")) == [
+        "ckpt-0000002.weights.h5",
+        "ckpt-0000003.weights.h5",
+    ]
+    with pytest.raises(ValueError, match="keep_checkpoints"):
+        StepCheckpoint(str(tmp_path), 1, 10, keep=-1)
+
+
+def test_non_finite_monitor_stops_after_a_run_of_bad_batches():
+    monitor = NonFiniteMonitor(limit=3)
+    model = _model()
+    monitor.set_model(model)
+    monitor.on_epoch_begin(0)
+    counts = [0, 1, 1, 2, 3, 4]  # the epoch's running count: bad, good, bad, bad, bad
+    for step, count in enumerate(counts, start=1):
+        _step_to(model, step)
+        monitor.on_train_batch_end(step, {"nonfinite_batches": float(count)})
+    assert monitor.stopped_at == 6 and model.stop_training and monitor.total == 4
