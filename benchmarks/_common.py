@@ -9,8 +9,11 @@ import time
 
 def hardware():
     """CPU model, core count, memory and GPUs (if TensorFlow sees any), as a dict."""
-    info = {"cpu": platform.processor() or "unknown", "cpu_count": os.cpu_count(),
-            "platform": platform.platform()}
+    info = {
+        "cpu": platform.processor() or "unknown",
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+    }
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -46,9 +49,12 @@ def timed(fn, steps, warmup):
 
 def summary(times):
     """{median, min, max, n} in milliseconds."""
-    return {"median_ms": round(1000 * statistics.median(times), 2),
-            "min_ms": round(1000 * min(times), 2), "max_ms": round(1000 * max(times), 2),
-            "n": len(times)}
+    return {
+        "median_ms": round(1000 * statistics.median(times), 2),
+        "min_ms": round(1000 * min(times), 2),
+        "max_ms": round(1000 * max(times), 2),
+        "n": len(times),
+    }
 
 
 def peak_rss_mib():

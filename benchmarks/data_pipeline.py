@@ -34,8 +34,11 @@ def _time(iterator, warmup, batches, batch_size):
     for _ in range(batches):
         next(iterator)
     seconds = time.perf_counter() - start
-    return {"images": batches * batch_size, "seconds": round(seconds, 3),
-            "images_per_second": round(batches * batch_size / seconds, 2)}
+    return {
+        "images": batches * batch_size,
+        "seconds": round(seconds, 3),
+        "images_per_second": round(batches * batch_size / seconds, 2),
+    }
 
 
 def main(argv=None):
@@ -69,18 +72,26 @@ def main(argv=None):
             iter(train), args.warmup, args.batches, args.batch_size
         )
         no_photo = datasets.train_pipeline(
-            source, dataclasses.replace(config, photometric=False), args.batch_size,
-            seed=0, shuffle_buffer=64, repeat=True,
+            source,
+            dataclasses.replace(config, photometric=False),
+            args.batch_size,
+            seed=0,
+            shuffle_buffer=64,
+            repeat=True,
         )
         rows["train_pipeline without photometric"] = _time(
             iter(no_photo), args.warmup, args.batches, args.batch_size
         )
 
-    print(f"CamVid train, crop {args.crop}x{args.crop}, batch {args.batch_size}, "
-          f"{os.cpu_count()} CPU cores, tensorflow {tf.__version__}")
+    print(
+        f"CamVid train, crop {args.crop}x{args.crop}, batch {args.batch_size}, "
+        f"{os.cpu_count()} CPU cores, tensorflow {tf.__version__}"
+    )
     print(f"{'pipeline':40s} {'images':>7s} {'seconds':>8s} {'images/s':>9s}")
     for name, row in rows.items():
-        print(f"{name:40s} {row['images']:7d} {row['seconds']:8.2f} {row['images_per_second']:9.2f}")
+        print(
+            f"{name:40s} {row['images']:7d} {row['seconds']:8.2f} {row['images_per_second']:9.2f}"
+        )
     result = {
         "benchmark": "data_pipeline",
         "dataset": "camvid train (480x360)",

@@ -36,7 +36,7 @@ def _einsum_macs(op):
     sizes = {}
     for spec, tensor in zip(inputs.split(","), op.inputs):
         spec = spec.replace("...", "")
-        dims = _shape(tensor)[-len(spec):] if spec else []
+        dims = _shape(tensor)[-len(spec) :] if spec else []
         for letter, dim in zip(spec, dims):
             sizes[letter] = dim
     return math.prod(sizes.values())
@@ -125,13 +125,16 @@ def main(argv=None):
     result = {}
     for name, cls in (("deeplabv3", DeepLabV3), ("mcibi", MemorySegmenter)):
         total, by_type, by_scope = model_flops(cls(args.backbone, args.classes), shape)
-        result[name] = {"gflops": round(total / 1e9, 2), "by_op_type_gflops":
-                        {k: round(v / 1e9, 3) for k, v in sorted(by_type.items())},
-                        "by_scope_gflops": {k: round(v / 1e9, 3)
-                                            for k, v in sorted(by_scope.items())}}
+        result[name] = {
+            "gflops": round(total / 1e9, 2),
+            "by_op_type_gflops": {k: round(v / 1e9, 3) for k, v in sorted(by_type.items())},
+            "by_scope_gflops": {k: round(v / 1e9, 3) for k, v in sorted(by_scope.items())},
+        }
     print(json.dumps(result, indent=2))
-    print(f"MCIBI / DeepLabV3 forward FLOPs at {args.size}x{args.size}: "
-          f"{result['mcibi']['gflops'] / result['deeplabv3']['gflops']:.3f}")
+    print(
+        f"MCIBI / DeepLabV3 forward FLOPs at {args.size}x{args.size}: "
+        f"{result['mcibi']['gflops'] / result['deeplabv3']['gflops']:.3f}"
+    )
 
 
 if __name__ == "__main__":

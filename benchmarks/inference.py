@@ -37,10 +37,10 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
 from _common import hardware  # noqa: E402
 from _common import summary  # noqa: E402
 from _common import timed  # noqa: E402
+
 from keras_memseg import export  # noqa: E402
 from keras_memseg.models import DeepLabV3  # noqa: E402
 from keras_memseg.models import MemorySegmenter  # noqa: E402
@@ -81,8 +81,10 @@ def bench_model(name, size, args, workdir):
             rows[key]["images_per_s"] = round(1000 * batch / rows[key]["median_ms"], 2)
         except Exception as error:  # noqa: BLE001 - reported in the table
             rows[key] = {"error": f"{type(error).__name__}: {str(error)[:300]}"}
-        print(f"  {name} {size} {key}: {rows[key].get('median_ms', rows[key].get('error'))}",
-              flush=True)
+        print(
+            f"  {name} {size} {key}: {rows[key].get('median_ms', rows[key].get('error'))}",
+            flush=True,
+        )
 
     record("predict", lambda: model.predict(x, batch_size=args.batch, verbose=0), args.batch)
     for jit in (False, True):
@@ -92,22 +94,30 @@ def bench_model(name, size, args, workdir):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                folder = export.export_saved_model(model, os.path.join(workdir, f"{name}{size}"))
+                folder = export.export_saved_model(
+                    model, os.path.join(workdir, f"{name}{size}"), test_scale=None
+                )
             serving = tf.saved_model.load(folder).signatures["serving_default"]
             images = tf.constant(raw)
             record("saved_model", lambda: serving(images=images)["labels"].numpy(), args.batch)
         except Exception as error:  # noqa: BLE001
             rows["saved_model"] = {"error": f"{type(error).__name__}: {str(error)[:300]}"}
-    calibration = [rng.uniform(0, 255, (size, size, 3)).astype("uint8")
-                   for _ in range(args.calibration)]
+    calibration = [
+        rng.uniform(0, 255, (size, size, 3)).astype("uint8") for _ in range(args.calibration)
+    ]
     for q in args.quantizations:
         key = f"tflite/{q}"
         path = os.path.join(workdir, f"{name}{size}_{q}.tflite")
         try:
             start = time.perf_counter()
-            export.export_tflite(model, path, input_size=(size, size), quantization=q,
-                                 representative_data=calibration,
-                                 num_calibration_samples=args.calibration)
+            export.export_tflite(
+                model,
+                path,
+                input_size=(size, size),
+                quantization=q,
+                representative_data=calibration,
+                num_calibration_samples=args.calibration,
+            )
             convert_s = time.perf_counter() - start
             interpreter = tf.lite.Interpreter(model_path=path, num_threads=args.threads)
             runner = interpreter.get_signature_runner("serving_default")
@@ -127,13 +137,15 @@ def main(argv=None):
     parser.add_argument("--sizes", type=int, nargs="+", default=[256])
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--classes", type=int, default=150)
-    parser.add_argument("--models", nargs="+", default=["mcibi", "deeplabv3"],
-                        choices=["mcibi", "deeplabv3"])
+    parser.add_argument(
+        "--models", nargs="+", default=["mcibi", "deeplabv3"], choices=["mcibi", "deeplabv3"]
+    )
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--quantizations", nargs="*", default=["none", "fp16", "dynamic", "int8"])
-    parser.add_argument("--calibration", type=int, default=8,
-                        help="int8 calibration images (random; latency only)")
+    parser.add_argument(
+        "--calibration", type=int, default=8, help="int8 calibration images (random; latency only)"
+    )
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--skip", nargs="*", default=[], choices=["saved_model"])
     parser.add_argument("--out", default=str(HERE / "results" / "inference.json"))
@@ -144,27 +156,38 @@ def main(argv=None):
         for size in args.sizes:
             for name in args.models:
                 results[f"{name}/{size}x{size}"] = bench_model(name, size, args, workdir)
-    payload = {"benchmark": "inference", "command": " ".join(["python"] + sys.argv),
-               "settings": {k: v for k, v in vars(args).items()}, "hardware": hardware(),
-               "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
-                            "python": platform.python_version()},
-               "results": results}
+    payload = {
+        "benchmark": "inference",
+        "command": " ".join(["python"] + sys.argv),
+        "settings": {k: v for k, v in vars(args).items()},
+        "hardware": hardware(),
+        "versions": {
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "python": platform.python_version(),
+        },
+        "results": results,
+    }
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(payload, indent=2))
 
     hw = payload["hardware"]
-    print(f"\n{hw['cpu']}, {hw['cpu_count']} cores, load at start "
-          f"{hw.get('load_average_at_start')}; {args.backbone}, K={args.classes}, batch "
-          f"{args.batch} (TFLite batch 1, {args.threads} threads); median of {args.runs}")
+    print(
+        f"\n{hw['cpu']}, {hw['cpu_count']} cores, load at start "
+        f"{hw.get('load_average_at_start')}; {args.backbone}, K={args.classes}, batch "
+        f"{args.batch} (TFLite batch 1, {args.threads} threads); median of {args.runs}"
+    )
     print(f"{'model/size':<20} {'variant':<18} {'median ms':>10} {'img/s':>7} {'MiB':>6}")
     for key, rows in results.items():
         for variant, row in rows.items():
             if "error" in row:
                 print(f"{key:<20} {variant:<18} failed: {row['error'][:80]}")
                 continue
-            print(f"{key:<20} {variant:<18} {row['median_ms']:>10.1f} "
-                  f"{row['images_per_s']:>7.2f} {row.get('file_mib', ''):>6}")
+            print(
+                f"{key:<20} {variant:<18} {row['median_ms']:>10.1f} "
+                f"{row['images_per_s']:>7.2f} {row.get('file_mib', ''):>6}"
+            )
     print(f"wrote {out}")
 
 

@@ -78,8 +78,7 @@ def build_model(name, backbone, classes):
 
     if name == "deeplabv3":
         return DeepLabV3(backbone, classes)
-    return MemorySegmenter(backbone, classes, update_resolution=name.split("_")[1],
-                           memory_momentum=0.9)
+    return MemorySegmenter(backbone, classes, update_resolution=name.split("_")[1])
 
 
 def random_batch(batch, size, classes, seed=0):
@@ -95,7 +94,6 @@ def random_batch(batch, size, classes, seed=0):
 def worker_step(spec):
     """One model, one backend, one jit setting: median step time and peak memory."""
     import keras
-
     from _common import current_rss_mib
     from _common import peak_rss_mib
     from _common import summary
@@ -104,20 +102,25 @@ def worker_step(spec):
     keras.utils.set_random_seed(0)
     x, y = random_batch(spec["batch"], spec["size"], spec["classes"])
     model = build_model(spec["model"], spec["backbone"], spec["classes"])
-    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-                  jit_compile=spec["jit"])
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), jit_compile=spec["jit"])
     model(x[:1])  # build
     rss_built = current_rss_mib()
     start = time.perf_counter()
     model.train_on_batch(x, y)  # first call: tracing / compilation
     first = time.perf_counter() - start
     times = timed(lambda: model.train_on_batch(x, y), spec["steps"], max(0, spec["warmup"] - 1))
-    result = {**summary(times), "first_step_s": round(first, 2),
-              "rss_after_build_mib": rss_built, "peak_rss_mib": peak_rss_mib(),
-              "gpu_peak_mib": _gpu_peak_mib(keras.backend.backend())}
-    result["train_peak_mib"] = (round(result["gpu_peak_mib"], 1)
-                                if result["gpu_peak_mib"] is not None
-                                else round(result["peak_rss_mib"] - rss_built, 1))
+    result = {
+        **summary(times),
+        "first_step_s": round(first, 2),
+        "rss_after_build_mib": rss_built,
+        "peak_rss_mib": peak_rss_mib(),
+        "gpu_peak_mib": _gpu_peak_mib(keras.backend.backend()),
+    }
+    result["train_peak_mib"] = (
+        round(result["gpu_peak_mib"], 1)
+        if result["gpu_peak_mib"] is not None
+        else round(result["peak_rss_mib"] - rss_built, 1)
+    )
     result["memory_kind"] = "gpu_peak" if result["gpu_peak_mib"] is not None else "rss_growth"
     return result
 
@@ -130,14 +133,18 @@ def worker_flops(spec):
         shape = (1, size, size, 3)
         row = {}
         for name in ("deeplabv3", "mcibi_label"):
-            total, _, by_scope = model_flops(build_model(name, spec["backbone"],
-                                                         spec["classes"]), shape)
+            total, _, by_scope = model_flops(
+                build_model(name, spec["backbone"], spec["classes"]), shape
+            )
             aux = sum(v for k, v in by_scope.items() if "aux_head" in k)
-            row[name] = {"gflops": round(total / 1e9, 2),
-                         "gflops_without_aux": round((total - aux) / 1e9, 2)}
+            row[name] = {
+                "gflops": round(total / 1e9, 2),
+                "gflops_without_aux": round((total - aux) / 1e9, 2),
+            }
         row["ratio"] = round(row["mcibi_label"]["gflops"] / row["deeplabv3"]["gflops"], 3)
-        row["ratio_without_aux"] = round(row["mcibi_label"]["gflops_without_aux"]
-                                         / row["deeplabv3"]["gflops_without_aux"], 3)
+        row["ratio_without_aux"] = round(
+            row["mcibi_label"]["gflops_without_aux"] / row["deeplabv3"]["gflops_without_aux"], 3
+        )
         out[f"{size}x{size}"] = row
     return out
 
@@ -147,10 +154,11 @@ def worker_update(spec):
     import keras
     import numpy as np
     import tensorflow as tf
-
     from _common import summary
     from _common import timed
+
     from keras_memseg.layers import FeatureMemory
+    from keras_memseg.layers.memory_statistics import batch_statistics
 
     b, s, k, c = spec["update_batch"], spec["update_size"], spec["classes"], 512
     rng = np.random.default_rng(0)
@@ -166,24 +174,36 @@ def worker_update(spec):
 
             def upsample_only(f, y, memory=memory):
                 # What the update would cost if it materialised the upsampled features
-                # (it does not: see FeatureMemory._upsampled_statistics).
+                # (it does not: see memory_statistics.upsampled_statistics).
                 if mode == "feature":
                     return tf.reduce_sum(f)
                 up = tf.image.resize(f, tf.shape(y)[1:3], method="bilinear")
                 return tf.reduce_sum(up)
 
             def statistics(f, y, memory=memory):
-                return memory.compute_statistics(f, y, tf.convert_to_tensor(memory.memory))
+                return batch_statistics(
+                    f,
+                    y,
+                    tf.convert_to_tensor(memory.memory),
+                    memory.ignore_class,
+                    memory.update_resolution,
+                )
 
             def full(f, y, memory=memory):
                 return memory.update(f, y, 0.5)
 
             row = {}
-            for piece, fn in (("upsample", upsample_only), ("statistics", statistics),
-                              ("update", full)):
+            for piece, fn in (
+                ("upsample", upsample_only),
+                ("statistics", statistics),
+                ("update", full),
+            ):
                 compiled = tf.function(fn, jit_compile=jit)
-                times = timed(lambda: keras.ops.convert_to_numpy(
-                    tf.nest.flatten(compiled(feats, labels))[0]), spec["steps"], 2)
+                times = timed(
+                    lambda: keras.ops.convert_to_numpy(tf.nest.flatten(compiled(feats, labels))[0]),
+                    spec["steps"],
+                    2,
+                )
                 row[piece] = summary(times)
             rows[f"{mode}/jit_{'on' if jit else 'off'}"] = row
     return rows
@@ -215,7 +235,7 @@ def run_worker(spec, timeout):
         return {"ok": False, "error": f"timed out after {timeout} s"}
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
+            return json.loads(line[len("RESULT ") :])
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
     return {"ok": False, "error": f"exit {proc.returncode}: {' | '.join(tail)[:400]}"}
 
@@ -234,8 +254,11 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--update_size", type=int, default=512)
     parser.add_argument("--update_batch", type=int, default=1)
-    parser.add_argument("--share_step", action="store_true",
-                        help="also time the MCIBI step at --update_size/--update_batch")
+    parser.add_argument(
+        "--share_step",
+        action="store_true",
+        help="also time the MCIBI step at --update_size/--update_batch",
+    )
     parser.add_argument("--skip", nargs="*", default=[], choices=["flops", "update", "step"])
     parser.add_argument("--timeout", type=int, default=1800)
     parser.add_argument("--out", default=str(HERE / "results" / "train_step.json"))
@@ -246,11 +269,23 @@ def main(argv=None):
     from _common import hardware
 
     jits = [j == "on" for j in args.jit]
-    base = {"backbone": args.backbone, "size": args.size, "batch": args.batch,
-            "classes": args.classes, "steps": args.steps, "warmup": args.warmup,
-            "update_size": args.update_size, "update_batch": args.update_batch}
-    payload = {"benchmark": "train_step", "command": " ".join(["python"] + sys.argv),
-               "settings": base, "hardware": hardware(), "python": platform.python_version()}
+    base = {
+        "backbone": args.backbone,
+        "size": args.size,
+        "batch": args.batch,
+        "classes": args.classes,
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "update_size": args.update_size,
+        "update_batch": args.update_batch,
+    }
+    payload = {
+        "benchmark": "train_step",
+        "command": " ".join(["python"] + sys.argv),
+        "settings": base,
+        "hardware": hardware(),
+        "python": platform.python_version(),
+    }
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
 
@@ -260,12 +295,14 @@ def main(argv=None):
         tmp.replace(out)
 
     if "flops" not in args.skip:
-        payload["flops"] = run_worker({**base, "kind": "flops", "backend": "tensorflow"},
-                                      args.timeout)
+        payload["flops"] = run_worker(
+            {**base, "kind": "flops", "backend": "tensorflow"}, args.timeout
+        )
         save()
     if "update" not in args.skip:
-        payload["update"] = run_worker({**base, "kind": "update", "backend": "tensorflow",
-                                        "jit": jits}, args.timeout)
+        payload["update"] = run_worker(
+            {**base, "kind": "update", "backend": "tensorflow", "jit": jits}, args.timeout
+        )
         save()
     steps = {}
     if "step" not in args.skip:
@@ -273,24 +310,38 @@ def main(argv=None):
             for jit in jits:
                 for name in args.models:
                     key = f"{backend}/jit_{'on' if jit else 'off'}/{name}"
-                    steps[key] = run_worker({**base, "kind": "step", "backend": backend,
-                                             "jit": jit, "model": name}, args.timeout)
-                    print(f"[{time.strftime('%H:%M:%S')}] {key}: "
-                          f"{steps[key].get('median_ms', steps[key].get('error'))}",
-                          flush=True)
+                    steps[key] = run_worker(
+                        {**base, "kind": "step", "backend": backend, "jit": jit, "model": name},
+                        args.timeout,
+                    )
+                    print(
+                        f"[{time.strftime('%H:%M:%S')}] {key}: "
+                        f"{steps[key].get('median_ms', steps[key].get('error'))}",
+                        flush=True,
+                    )
                     payload["steps"] = steps
                     save()
     if args.share_step:
         share = {}
         for jit in jits:
-            spec = {**base, "size": args.update_size, "batch": args.update_batch,
-                    "steps": max(2, args.steps // 2), "warmup": 1, "kind": "step",
-                    "backend": "tensorflow", "jit": jit}
+            spec = {
+                **base,
+                "size": args.update_size,
+                "batch": args.update_batch,
+                "steps": max(2, args.steps // 2),
+                "warmup": 1,
+                "kind": "step",
+                "backend": "tensorflow",
+                "jit": jit,
+            }
             for name in ("mcibi_label", "mcibi_feature"):
                 key = f"tensorflow/jit_{'on' if jit else 'off'}/{name}"
                 share[key] = run_worker({**spec, "model": name}, args.timeout)
-                print(f"[{time.strftime('%H:%M:%S')}] share step {key}: "
-                      f"{share[key].get('median_ms', share[key].get('error'))}", flush=True)
+                print(
+                    f"[{time.strftime('%H:%M:%S')}] share step {key}: "
+                    f"{share[key].get('median_ms', share[key].get('error'))}",
+                    flush=True,
+                )
                 payload["share_steps"] = share
                 save()
     payload["derived"] = derive(payload, args)
@@ -310,19 +361,23 @@ def derive(payload, args):
             continue
         derived["step_ratio"][key] = round(row["median_ms"] / base_row["median_ms"], 3)
         derived["memory_overhead_pct"][key] = round(
-            100 * (row["train_peak_mib"] / max(base_row["train_peak_mib"], 1e-9) - 1), 1)
+            100 * (row["train_peak_mib"] / max(base_row["train_peak_mib"], 1e-9) - 1), 1
+        )
     update = payload.get("update", {})
     share_steps = payload.get("share_steps", {})
     for mode in ("label", "feature"):
         for jit in ("off", "on"):
             piece = update.get(f"{mode}/jit_{jit}") if update.get("ok") else None
             step = share_steps.get(f"tensorflow/jit_{jit}/mcibi_{mode}", {})
-            if not step.get("ok") and (args.update_size, args.update_batch) == (args.size,
-                                                                              args.batch):
+            if not step.get("ok") and (args.update_size, args.update_batch) == (
+                args.size,
+                args.batch,
+            ):
                 step = steps.get(f"tensorflow/jit_{jit}/mcibi_{mode}", {})  # same shapes
             if piece and step.get("ok"):
                 derived["update_share_pct"][f"{mode}/jit_{jit}"] = round(
-                    100 * piece["update"]["median_ms"] / step["median_ms"], 2)
+                    100 * piece["update"]["median_ms"] / step["median_ms"], 2
+                )
     return derived
 
 
@@ -334,8 +389,10 @@ def _fmt(row, field="median_ms", scale=1.0, digits=0):
 
 def print_tables(payload, args):
     hw = payload["hardware"]
-    print(f"\n{hw['cpu']}, {hw['cpu_count']} cores, GPUs {hw.get('gpus')}, "
-          f"load at start {hw.get('load_average_at_start')}")
+    print(
+        f"\n{hw['cpu']}, {hw['cpu_count']} cores, GPUs {hw.get('gpus')}, "
+        f"load at start {hw.get('load_average_at_start')}"
+    )
     flops = payload.get("flops", {})
     if flops.get("ok"):
         print(f"\nForward GFLOPs ({args.backbone}, K={args.classes}, batch 1)")
@@ -343,46 +400,62 @@ def print_tables(payload, args):
         for size, row in flops.items():
             if size == "ok":
                 continue
-            print(f"{size:<9} {row['deeplabv3']['gflops']:>10.1f} "
-                  f"{row['mcibi_label']['gflops']:>8.1f} {row['ratio']:>6.3f} "
-                  f"{row['ratio_without_aux']:>14.3f}")
+            print(
+                f"{size:<9} {row['deeplabv3']['gflops']:>10.1f} "
+                f"{row['mcibi_label']['gflops']:>8.1f} {row['ratio']:>6.3f} "
+                f"{row['ratio_without_aux']:>14.3f}"
+            )
     steps = payload.get("steps", {})
     derived = payload["derived"]
     if steps:
-        print(f"\nTraining step ({args.backbone} OS8, {args.size}x{args.size}, batch "
-              f"{args.batch}, K={args.classes}; median of {args.steps} after {args.warmup} "
-              "warm-up)")
-        print(f"{'backend/jit/model':<40} {'step ms':>9} {'x base':>7} {'peak MiB':>9} "
-              f"{'mem +%':>7} {'1st step s':>10}")
+        print(
+            f"\nTraining step ({args.backbone} OS8, {args.size}x{args.size}, batch "
+            f"{args.batch}, K={args.classes}; median of {args.steps} after {args.warmup} "
+            "warm-up)"
+        )
+        print(
+            f"{'backend/jit/model':<40} {'step ms':>9} {'x base':>7} {'peak MiB':>9} "
+            f"{'mem +%':>7} {'1st step s':>10}"
+        )
         for key, row in steps.items():
             ratio = derived["step_ratio"].get(key)
             overhead = derived["memory_overhead_pct"].get(key)
-            print(f"{key:<40} {_fmt(row):>9} "
-                  f"{'' if ratio is None else f'{ratio:.3f}':>7} "
-                  f"{_fmt(row, 'train_peak_mib'):>9} "
-                  f"{'' if overhead is None else f'{overhead:+.1f}':>7} "
-                  f"{_fmt(row, 'first_step_s', digits=1):>10}")
+            print(
+                f"{key:<40} {_fmt(row):>9} "
+                f"{'' if ratio is None else f'{ratio:.3f}':>7} "
+                f"{_fmt(row, 'train_peak_mib'):>9} "
+                f"{'' if overhead is None else f'{overhead:+.1f}':>7} "
+                f"{_fmt(row, 'first_step_s', digits=1):>10}"
+            )
             if not row.get("ok"):
                 print(f"    {row['error']}")
     update = payload.get("update", {})
     if update.get("ok"):
-        print(f"\nMemory update alone (TF tf.function; features ({args.update_batch}, "
-              f"{args.update_size // 8}, {args.update_size // 8}, 512), labels "
-              f"({args.update_batch}, {args.update_size}, {args.update_size}), K={args.classes})")
-        print(f"{'mode/jit':<18} {'upsample ms':>12} {'statistics ms':>14} {'update ms':>10} "
-              f"{'share %':>8}")
+        print(
+            f"\nMemory update alone (TF tf.function; features ({args.update_batch}, "
+            f"{args.update_size // 8}, {args.update_size // 8}, 512), labels "
+            f"({args.update_batch}, {args.update_size}, {args.update_size}), K={args.classes})"
+        )
+        print(
+            f"{'mode/jit':<18} {'upsample ms':>12} {'statistics ms':>14} {'update ms':>10} "
+            f"{'share %':>8}"
+        )
         for key, row in update.items():
             if key == "ok":
                 continue
             share = derived["update_share_pct"].get(key)
-            print(f"{key:<18} {row['upsample']['median_ms']:>12.1f} "
-                  f"{row['statistics']['median_ms']:>14.1f} {row['update']['median_ms']:>10.1f} "
-                  f"{'' if share is None else f'{share:.2f}':>8}")
+            print(
+                f"{key:<18} {row['upsample']['median_ms']:>12.1f} "
+                f"{row['statistics']['median_ms']:>14.1f} {row['update']['median_ms']:>10.1f} "
+                f"{'' if share is None else f'{share:.2f}':>8}"
+            )
     elif update:
         print(f"\nmemory update benchmark failed: {update.get('error')}")
     for key, row in payload.get("share_steps", {}).items():
-        print(f"step at {args.update_size}x{args.update_size} batch {args.update_batch} "
-              f"{key}: {_fmt(row)} ms")
+        print(
+            f"step at {args.update_size}x{args.update_size} batch {args.update_batch} "
+            f"{key}: {_fmt(row)} ms"
+        )
 
 
 if __name__ == "__main__":
