@@ -79,8 +79,8 @@ def to_class_id_map(labels, images):
                 tf.debugging.assert_equal(
                     shape[1:3],
                     tf.shape(images)[1:3],
-                    message="labels do not match the images' size: each label map "
-                    "must have its image's height and width",
+                    message="labels do not match the size of the images: each label map "
+                    "must have the height and width of its image",
                 )
             )
     with tf.control_dependencies(checks):
@@ -89,10 +89,12 @@ def to_class_id_map(labels, images):
     return labels
 
 
-def assert_labels_in_range(labels, num_classes, ignore_class, result=None):
+def assert_labels_in_range(labels, num_classes, ignore_class, after=()):
     """Fails when a label is outside `[0, num_classes)` and not `ignore_class`; returns
-    `result` (default: `labels`), on TensorFlow under the check's control dependency."""
-    result = labels if result is None else result
+    `labels`, on TensorFlow under the check's control dependency (so that everything
+    computed from them, gradients included, waits for the check). `after`: variables
+    whose current value the check waits for (state put back before failing)."""
+    result = labels
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -100,16 +102,18 @@ def assert_labels_in_range(labels, num_classes, ignore_class, result=None):
         bad = tf.logical_and(
             tf.not_equal(labels, ignore_class), tf.logical_or(labels < 0, labels >= num_classes)
         )
-        check = tf.debugging.Assert(
-            tf.logical_not(tf.reduce_any(bad)),
-            [
-                _message(num_classes, ignore_class),
-                "offending values:",
-                tf.boolean_mask(labels, bad)[:10],
-            ],
-        )
+        reads = [ops.convert_to_tensor(v) for v in after]  # each after its last assign
+        with tf.control_dependencies(reads):
+            check = tf.debugging.Assert(
+                tf.logical_not(tf.reduce_any(bad)),
+                [
+                    _message(num_classes, ignore_class),
+                    "offending values:",
+                    tf.boolean_mask(labels, bad)[:10],
+                ],
+            )
         with tf.control_dependencies([check]):
-            return tf.nest.map_structure(tf.identity, result)
+            return tf.identity(result)
     if backend == "jax":
         import jax
 

@@ -341,7 +341,7 @@ class MemorySegmenter(Segmenter):
         labels = self.check_labels(y, x)
         in_range = self.labels_in_range(labels)
         # A batch with non-finite values is skipped (counted); one with labels out of
-        # range is skipped too, then refused by `fail_unless_in_range` at the end.
+        # range is skipped too, then refused by `checked_labels`.
         finite = ops.logical_and(self.batch_is_finite(x, y_pred), in_range)
         update = y_pred.get("memory_update")
         if update is None:  # a forward pass without labels: update here
@@ -356,11 +356,13 @@ class MemorySegmenter(Segmenter):
             self.memory.memory.assign(new_memory)
         # A refused batch is no step: the counter stays in line with the optimizer's.
         self.memory.num_updates.assign(ops.where(in_range, step + 1.0, step) + self._step_offset)
-        losses = self.classification_losses(labels, y_pred)
+        losses = {}
         if self.loss_weights["memory"] > 0.0:
             losses["memory"] = self._memory_loss(new_memory, step)
         self.restore_state_unless(finite, y_pred.get("state", []))
-        return self.fail_unless_in_range(labels, self.total_loss(losses, training))
+        # Bad labels are refused here, after the state above was put back.
+        losses.update(self.classification_losses(self.checked_labels(labels, training), y_pred))
+        return self.total_loss(losses, training)
 
     def _stateful_layers(self):
         return [self.memory]

@@ -290,11 +290,11 @@ class Segmenter(keras.Model):
         in_range = self.labels_in_range(labels)
         if not isinstance(y_pred, dict):  # evaluate() on plain logits
             y_pred = {"logits": y_pred}
-        finite = self.batch_is_finite(x, y_pred) if training else None
-        losses = self.classification_losses(labels, y_pred)
         if training:
+            finite = self.batch_is_finite(x, y_pred)
             self.restore_state_unless(ops.logical_and(finite, in_range), y_pred.get("state", []))
-        return self.fail_unless_in_range(labels, self.total_loss(losses, training))
+        losses = self.classification_losses(self.checked_labels(labels, training), y_pred)
+        return self.total_loss(losses, training)
 
     # -- non-finite guard ---------------------------------------------------------------
     # A batch whose images or outputs hold NaN/inf must not touch the model: its BN
@@ -333,7 +333,7 @@ class Segmenter(keras.Model):
 
         Checked from the static shapes; where they are unknown (TensorFlow retraces
         `fit` with relaxed shapes) by graph assertions. The label range is checked by
-        `labels_in_range` / `fail_unless_in_range`, after the step's state is restored.
+        `labels_in_range` / `checked_labels`, after the step's state is restored.
         """
         if y is None:
             raise ValueError(
@@ -361,11 +361,17 @@ class Segmenter(keras.Model):
         """A scalar bool: every label is a class id or `ignore_class`."""
         return labels_in_range(labels, self.num_classes, self.ignore_class)
 
-    def fail_unless_in_range(self, labels, result):
-        """Raises (TensorFlow: a graph assertion) on labels outside `[0, K)` that are
-        not `ignore_class`; returns `result`. Called last in `compute_loss`, after the
-        state of a bad batch was put back."""
-        return assert_labels_in_range(labels, self.num_classes, self.ignore_class, result)
+    def checked_labels(self, labels, training):
+        """`labels`, refused (TensorFlow: a graph assertion every loss and gradient
+        waits for) when outside `[0, K)` and not `ignore_class`. In training the check
+        waits for the state that `compute_loss` put back, so a refused batch changes
+        nothing."""
+        after = self.guarded_state() + [
+            v for layer in self._stateful_layers() for v in layer.variables
+        ]
+        return assert_labels_in_range(
+            labels, self.num_classes, self.ignore_class, after=after if training else ()
+        )
 
     def classification_losses(self, labels, y_pred):
         """`{term: cross-entropy}` for every term of `CE_TERMS` present in `y_pred`."""

@@ -461,7 +461,7 @@ def test_unknown_label_shapes_are_checked_in_the_graph():
         input_signature=[tf.TensorSpec(None, tf.int32), tf.TensorSpec([None, None, None, 3])],
     )
     assert check(np.zeros((2, 32, 32, 1), "int32"), x).shape == (2, 32, 32)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="match the images' size"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="do not match the size of the images"):
         check(np.zeros((2, 16, 32), "int32"), x)
     with pytest.raises(tf.errors.InvalidArgumentError, match="more than one channel"):
         check(np.zeros((2, 32, 32, 3), "int32"), x)
