@@ -6,6 +6,7 @@ Missing data prints where to put it (and how to run the sample) and exits 2.
 """
 
 import dataclasses
+import os
 import sys
 
 from keras_memseg.console import quiet_libraries
@@ -124,7 +125,12 @@ def train_main(config):
     except trainer.NonFiniteTrainingError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"run folder: {result.run_dir}")
+    written = [
+        name
+        for name in ("model.keras", "eval.json", "iou.png", "overlays", "checkpoints", "logs")
+        if os.path.exists(os.path.join(result.run_dir, name))
+    ]
+    print(f"wrote {result.run_dir}/: {', '.join(written)} (tensorboard --logdir {result.run_dir})")
     return 0
 
 

@@ -196,6 +196,17 @@ def _segments(start, total, chunk):
     return out
 
 
+def _summary(config, aug, total, replicas, run_dir):
+    """The run's first console line: what is trained on what, for how long, where."""
+    crop = "x".join(str(v) for v in aug.crop_size)
+    return (
+        f"{config.name}: MCIBI {config.backbone} ({config.context}) on "
+        f"{config.dataset}/{config.train_split}, {total} steps of batch "
+        f"{config.global_batch_size} ({replicas} replica{'s' if replicas > 1 else ''}), "
+        f"crop {crop}, lr {config.learning_rate:g}; run folder {run_dir}"
+    )
+
+
 def train(
     config, extra_callbacks=(), evaluate=True, strategy=None, train_data=None, eval_data=None
 ):
@@ -337,6 +348,8 @@ def _train(
         backup,  # after the others: a backup is only written once the step is logged
         *extra_callbacks,
     ]
+    if is_chief and config.verbose:
+        print(_summary(config, aug, total, replicas, run_dir))
     history, began = [], time.time()
     for first, steps, epochs in _segments(start, total, config.checkpoint_every):
         epoch0 = first // config.checkpoint_every
@@ -345,6 +358,7 @@ def _train(
             epochs=epoch0 + epochs,
             initial_epoch=epoch0,
             steps_per_epoch=steps,
+            shuffle=False,  # the pipeline shuffles (seeded)
             callbacks=callbacks,
             verbose=progress_verbosity(min(config.verbose, 1)),
         )
