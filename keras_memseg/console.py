@@ -5,6 +5,7 @@ when a SavedModel is written); the entry points call `quiet_libraries()` first, 
 warnings and errors of those libraries reach the console unless `--verbose`.
 """
 
+import contextlib
 import logging
 import os
 import sys
@@ -34,17 +35,10 @@ def quiet_startup_for_command_line():
     if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.stderr.flush()
-    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 2)
-    try:
+    with _stderr_muted():
         import tensorflow as tf
 
         tf.config.list_physical_devices()
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(null)
 
 
 def _probe_devices_muted():
@@ -55,11 +49,18 @@ def _probe_devices_muted():
     tf = sys.modules.get("tensorflow")
     if tf is None:
         return
+    with _stderr_muted():
+        tf.config.list_physical_devices()
+
+
+@contextlib.contextmanager
+def _stderr_muted():
+    """The process's file descriptor 2 pointed at /dev/null (C++ logs included)."""
     sys.stderr.flush()
     saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 2)
     try:
-        tf.config.list_physical_devices()
+        yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)

@@ -251,7 +251,8 @@ class MemorySegmenter(Segmenter):
             delta = ops.where(ops.isfinite(delta), delta, 0.0)
             weights = probs - ops.stop_gradient(probs)  # 0 in value, dW in gradient
             shift = ops.einsum("bhwk,knc->bhwnc", weights, delta)
-            read = read + (shift[..., 0, :] if self.feats_per_class == 1 else shift)
+            shift = shift[..., 0, :] if self.feats_per_class == 1 else shift
+            read = read + ops.cast(shift, read.dtype)  # mixed precision: read is bf16/fp16
         update = {"memory": new_memory, "before": before, "step": step, "momentum": momentum}
         return update, read
 
