@@ -1748,6 +1748,21 @@ def summarise(rows):
     return table
 
 
+_CASE_FOLDER = re.compile(r"/[^\s'\"]*?fault_probe-[^/\s'\"]+/[^/\s'\"]+")
+
+
+def scrub_paths(value):
+    """`value` (JSON-like) with each case's temporary folder written `<case>`, so that
+    the committed results hold no machine-specific paths."""
+    if isinstance(value, str):
+        return _CASE_FOLDER.sub("<case>", value)
+    if isinstance(value, list):
+        return [scrub_paths(v) for v in value]
+    if isinstance(value, dict):
+        return {k: scrub_paths(v) for k, v in value.items()}
+    return value
+
+
 def markdown(payload):
     runs = payload.get("runs") or []
     if len(runs) > 1:  # merged with --update: each command, its cases and load
@@ -1899,6 +1914,7 @@ def main(argv=None):
         "summary": summarise(rows),
         "cases": rows,
     }
+    payload = scrub_paths(payload)
     if args.keep:
         payload["kept"] = root
     out.parent.mkdir(parents=True, exist_ok=True)

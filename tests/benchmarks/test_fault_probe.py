@@ -161,3 +161,9 @@ def test_update_merges_rows_in_case_order():
         }
     ]
     assert probe.summarise(rows)["total"]["tried"] == 3
+
+
+def test_results_hold_no_case_folder_paths():
+    probe = _load_script()
+    row = {"why": ["exit 2: --model /tmp/fault_probe-ab12/nonfinite-x-9z/nan.keras: bad"]}
+    assert probe.scrub_paths(row) == {"why": ["exit 2: --model <case>/nan.keras: bad"]}
