@@ -5,6 +5,7 @@ when a SavedModel is written); the entry points call `quiet_libraries()` first, 
 warnings and errors of those libraries reach the console unless `--verbose`.
 """
 
+import argparse
 import contextlib
 import logging
 import os
@@ -73,3 +74,11 @@ def progress_verbosity(verbose=1):
     if verbose == 1 and not sys.stdout.isatty():
         return 2
     return verbose
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose errors are one line on stderr (exit code 2), without
+    the usage text: what every keras_memseg command prints for a bad flag."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")

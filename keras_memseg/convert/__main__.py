@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 
+from keras_memseg.console import OneLineErrorParser
 from keras_memseg.console import quiet_libraries
 
 EXIT_BAD_INPUT = 2
@@ -28,13 +29,6 @@ _PRESET_DEFAULTS = {
     "stem": "deep",
     "shortcut": "conv",
 }
-
-
-class _Parser(argparse.ArgumentParser):
-    """Errors are one line on stderr (exit code 2), without the usage text."""
-
-    def error(self, message):
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 
 def _ints(text):
@@ -58,7 +52,7 @@ def _rate(text):
 
 
 def _parser():
-    p = _Parser(prog=PROG, description=__doc__.splitlines()[0])
+    p = OneLineErrorParser(prog=PROG, description=__doc__.splitlines()[0])
     p.add_argument("source", help="a PyTorch checkpoint (.pth)")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--out", help="the preset folder to write")

@@ -18,6 +18,7 @@ import glob
 import os
 import sys
 
+from keras_memseg.console import OneLineErrorParser
 from keras_memseg.export.signatures import DEFAULT_MAX_BATCH_SIZE
 from keras_memseg.export.signatures import DEFAULT_MAX_INPUT_PIXELS
 from keras_memseg.export.signatures import DEFAULT_TEST_SCALE
@@ -36,13 +37,6 @@ _SAVED_MODEL_ONLY = (
 )
 _TFLITE_ONLY = ("quantization", "representative_images")
 _NONE = "none"  # what the type functions return for "none" (None means: flag not given)
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr (exit code 2), no usage."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def _pair(text):
@@ -80,7 +74,7 @@ def _flag(dest):
 
 
 def _build_parser():
-    parser = _Parser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = OneLineErrorParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, help="a .keras file saved by model.save")
     parser.add_argument("--format", required=True, choices=("saved_model", "tflite"))
     parser.add_argument(
