@@ -6,13 +6,15 @@ Traces `model(x, training=False)` at a fixed input shape into a concrete
 function and sums, over the graph's ops, 2 x multiply-accumulates of every
 Conv2D / DepthwiseConv2dNative / MatMul / BatchMatMul / Einsum (the
 multiply-accumulate count is exact from the static shapes; dilated convs count
-their nominal output, not TF's padded SpaceToBatch blocks; element-wise ops,
+their nominal output and taps, not TF's padded SpaceToBatch blocks nor the in-map
+taps `MatmulConv2D` computes; element-wise ops,
 BN, softmax and resizes are not counted, as usual for FLOP tables). Used by
 `train_step.py`; runnable on its own to print the per-op-type split.
 """
 
 import argparse
 import collections
+import contextlib
 import json
 import math
 import os
@@ -101,12 +103,29 @@ def graph_flops(graph):
     return sum(by_type.values()), dict(by_type), dict(by_scope)
 
 
+@contextlib.contextmanager
+def nominal_convolutions():
+    """`MatmulConv2D` traced as the plain Conv2D it equals, so that a dilated conv is
+    counted at its nominal kh*kw taps (the usual FLOP-table convention), not at the
+    in-map taps the tap sum computes."""
+    from keras_memseg.layers.matmul_conv import MatmulConv2D
+
+    saved = MatmulConv2D.strategy
+    MatmulConv2D.strategy = lambda self, input_shape: "conv"
+    try:
+        yield
+    finally:
+        MatmulConv2D.strategy = saved
+
+
 def model_flops(model, input_shape):
-    """Forward (inference) FLOPs of `model` for an input of `input_shape` (B, H, W, 3)."""
+    """Forward (inference) FLOPs of `model` for an input of `input_shape` (B, H, W, 3),
+    convolutions counted at their nominal size (`nominal_convolutions`)."""
     import tensorflow as tf
 
     fn = tf.function(lambda x: model(x, training=False))
-    concrete = fn.get_concrete_function(tf.TensorSpec(input_shape, tf.float32))
+    with nominal_convolutions():
+        concrete = fn.get_concrete_function(tf.TensorSpec(input_shape, tf.float32))
     return graph_flops(concrete.graph)
 
 

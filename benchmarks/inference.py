@@ -34,6 +34,9 @@ sys.path.insert(0, str(HERE))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+import importlib  # noqa: E402
+
+importlib.import_module("keras_memseg")  # before Keras imports TensorFlow (its oneDNN choice)
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -42,6 +45,8 @@ from _common import summary  # noqa: E402
 from _common import timed  # noqa: E402
 
 from keras_memseg import export  # noqa: E402
+from keras_memseg.layers.image_normalization import IMAGENET_MEAN  # noqa: E402
+from keras_memseg.layers.image_normalization import IMAGENET_STD  # noqa: E402
 from keras_memseg.models import DeepLabV3  # noqa: E402
 from keras_memseg.models import MemorySegmenter  # noqa: E402
 
@@ -73,7 +78,8 @@ def bench_model(name, size, args, workdir):
     model = build(name, args, size)
     rng = np.random.default_rng(1)
     raw = rng.uniform(0, 255, (args.batch, size, size, 3)).astype("float32")
-    x = ((raw - 120.0) / 58.0).astype("float32")  # normalised input of the Keras model
+    # The Keras model's input: normalised as the exported graphs normalise `raw` in-graph.
+    x = ((raw - np.asarray(IMAGENET_MEAN)) / np.asarray(IMAGENET_STD)).astype("float32")
 
     def record(key, fn, batch):
         try:
@@ -87,7 +93,8 @@ def bench_model(name, size, args, workdir):
         )
 
     record("predict", lambda: model.predict(x, batch_size=args.batch, verbose=0), args.batch)
-    for jit in (False, True):
+    keras_labels = np.argmax(model.predict(x[:1], verbose=0), axis=-1)[0]
+    for jit in () if "call" in args.skip else (False, True):
         fn = tf.function(lambda t: model(t, training=False), jit_compile=jit)
         record(f"call/jit_{'on' if jit else 'off'}", lambda fn=fn: fn(x).numpy(), args.batch)
     if "saved_model" not in args.skip:
@@ -123,6 +130,9 @@ def bench_model(name, size, args, workdir):
             runner = interpreter.get_signature_runner("serving_default")
             one = raw[:1]
             record(key, lambda runner=runner, one=one: runner(images=one), 1)
+            labels = np.asarray(runner(images=one)["labels"]).reshape(keras_labels.shape)
+            # Share of pixels whose label equals the float Keras model's (same image).
+            rows[key]["label_agreement"] = round(float(np.mean(labels == keras_labels)), 4)
             rows[key]["convert_s"] = round(convert_s, 1)
             rows[key]["file_mib"] = round(os.path.getsize(path) / 2**20, 1)
         except Exception as error:  # noqa: BLE001
@@ -147,7 +157,7 @@ def main(argv=None):
         "--calibration", type=int, default=8, help="int8 calibration images (random; latency only)"
     )
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--skip", nargs="*", default=[], choices=["saved_model"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["saved_model", "call"])
     parser.add_argument("--out", default=str(HERE / "results" / "inference.json"))
     args = parser.parse_args(argv)
 

@@ -6,7 +6,9 @@ Public namespaces: `keras_memseg.backbones`, `.layers`, `.models`, `.losses`,
 """
 
 from keras_memseg.console import quiet_startup_for_command_line
+from keras_memseg.tensorflow_runtime import prefer_onednn
 
+prefer_onednn()  # before TensorFlow is imported (by Keras or the next line)
 quiet_startup_for_command_line()
 
 from keras_memseg import backbones  # noqa: E402

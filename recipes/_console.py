@@ -9,6 +9,11 @@ are parsed."""
 import os
 import sys
 
+# TensorFlow's oneDNN CPU kernels, as `keras_memseg.tensorflow_runtime.prefer_onednn`
+# (which cannot be imported before TensorFlow: importing keras_memseg imports it).
+if "tensorflow" not in sys.modules:
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
 _VERBOSE = ("--verbose", "--verbose=true", "--verbose=True", "--verbose=2")
 
 if not any(arg in _VERBOSE for arg in sys.argv[1:]):

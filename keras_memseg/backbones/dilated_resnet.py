@@ -22,7 +22,7 @@ from keras_memseg.backbones import pretrained
 from keras_memseg.backbones.dilated_resnet_presets import backbone_presets
 from keras_memseg.layers.conv_bn_act import BN_EPSILON
 from keras_memseg.layers.conv_bn_act import BN_MOMENTUM
-from keras_memseg.layers.dilated_conv import DilatedConv2D
+from keras_memseg.layers.matmul_conv import MatmulConv2D
 from keras_memseg.layers.torch_batch_norm import TorchBatchNormalization
 
 _DEPTHS = {
@@ -57,8 +57,7 @@ def _conv(x, filters, kernel, stride, dilation, name, dtype=None):
         padding = "valid"
     else:
         padding = "same"
-    conv = DilatedConv2D if dilation > 1 else keras.layers.Conv2D  # same weights, faster
-    return conv(
+    return MatmulConv2D(  # keras.layers.Conv2D's weights, computed faster
         filters,
         kernel,
         strides=stride,
@@ -95,7 +94,7 @@ def _block(
                 stride, strides=stride, padding="same", name=f"{name}_0_pool", dtype=dtype
             )(residual)
             conv_stride = 1
-        residual = keras.layers.Conv2D(
+        residual = MatmulConv2D(
             out_channels, 1, strides=conv_stride, use_bias=False, name=f"{name}_0_conv", dtype=dtype
         )(residual)
         residual = _bn(f"{name}_0_bn", sync, dtype)(residual)

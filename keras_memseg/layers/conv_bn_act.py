@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_memseg.layers.dilated_conv import DilatedConv2D
+from keras_memseg.layers.matmul_conv import MatmulConv2D
 from keras_memseg.layers.torch_batch_norm import TorchBatchNormalization
 
 # PyTorch's default conv init (kaiming-uniform, a=sqrt(5)) is U(+-1/sqrt(fan_in)).
@@ -69,8 +69,7 @@ class ConvBNAct(keras.layers.Layer):
         self.dilation_rate = int(dilation_rate)
         self.activation = activation
         self.sync_batchnorm = bool(sync_batchnorm)
-        conv = DilatedConv2D if self.dilation_rate > 1 else keras.layers.Conv2D  # same weights
-        self.conv = conv(
+        self.conv = MatmulConv2D(  # keras.layers.Conv2D's weights, computed faster
             self.filters,
             self.kernel_size,
             padding="same",

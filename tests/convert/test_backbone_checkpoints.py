@@ -38,7 +38,12 @@ def test_converted_backbone_equals_a_pytorch_forward(tmp_path, depth, stem, outp
     assert not any(key.startswith("fc.") for key, _ in mapping)
     x = _images()
     expected = torch_forward(sd, x, depth, output_stride, stem)
-    np.testing.assert_allclose(backbone(x)["P5"], expected, atol=1e-4, rtol=1e-4)
+    # float32 rounding grows with the activations (P5 reaches ~100 for a random-initialised
+    # ResNet-50): the margin is relative to their largest magnitude, 4e-6 of it, so that the
+    # order in which oneDNN, Eigen and PyTorch sum 4608-term dot products does not matter
+    # (observed: 1.5e-4 at a scale of ~100).
+    scale = float(np.abs(expected).max())
+    np.testing.assert_allclose(backbone(x)["P5"], expected, atol=max(1e-4, 4e-6 * scale), rtol=1e-4)
 
 
 def test_basic_blocks_dilate_only_their_first_conv():

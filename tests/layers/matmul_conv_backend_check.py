@@ -1,11 +1,11 @@
-"""DilatedConv2D vs keras.layers.Conv2D on the current backend (JAX or torch).
+"""MatmulConv2D vs keras.layers.Conv2D on the current backend (JAX or torch).
 
-Run by `tests/layers/test_dilated_conv.py` in a fresh process:
-    KERAS_BACKEND=jax python tests/layers/dilated_conv_backend_check.py
+Run by `tests/layers/test_matmul_conv.py` in a fresh process:
+    KERAS_BACKEND=jax python tests/layers/matmul_conv_backend_check.py
 
 Forward and gradients (w.r.t. the input, kernel and bias) of the layer as
-shipped, and of the tap sum itself (`tap_sum`, whatever the layer chooses on
-this backend), equal Keras' own dilated conv with the same weights within 1e-5;
+shipped, and of the matmul forms themselves (`one_by_one`, `tap_sum`, whatever the
+layer chooses on this backend), equal Keras' own conv with the same weights within 1e-5;
 on JAX also under `jax.jit`. Prints `OK <backend>` and exits 0, or raises.
 """
 
@@ -19,13 +19,15 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from keras_memseg.layers import dilated_conv  # noqa: E402
-from keras_memseg.layers.dilated_conv import DilatedConv2D  # noqa: E402
+from keras_memseg.layers import matmul_conv  # noqa: E402
+from keras_memseg.layers.matmul_conv import MatmulConv2D  # noqa: E402
 
 BACKEND = keras.backend.backend()
 ATOL = 1e-5
 # (batch, height, width, cin, cout, kernel, rate, bias)
 CASES = [
+    (2, 8, 8, 3, 4, 1, 1, True),  # 1x1: one matmul
+    (1, 5, 6, 128, 128, 3, 1, False),  # wide, undilated
     (2, 8, 8, 3, 4, 3, 2, True),
     (1, 5, 5, 2, 3, 3, 6, False),  # map smaller than the rate
     (2, 4, 4, 2, 3, 3, 36, True),
@@ -40,11 +42,13 @@ def _cotangent(rng, shape):
     return (rng.normal(size=shape) / np.sqrt(np.prod(shape[:-1]))).astype("float32")
 
 
-class _TapSum(DilatedConv2D):
-    """The tap sum forced on (the shipped layer may prefer the backend's conv here)."""
+class _Matmuls(MatmulConv2D):
+    """The matmul form forced on (the shipped layer may prefer the backend's conv here)."""
 
     def convolution_op(self, inputs, kernel):
-        return dilated_conv.tap_sum(inputs, kernel, self.dilation_rate)
+        if tuple(self.kernel_size) == (1, 1):
+            return matmul_conv.one_by_one(inputs, kernel)
+        return matmul_conv.tap_sum(inputs, kernel, self.dilation_rate)
 
 
 def _grad_fn(layer):
@@ -86,11 +90,17 @@ def main():
         plain = keras.layers.Conv2D(cout, kernel, **kw)
         plain.build((None, height, width, cin))
         rng = np.random.default_rng(height * width + cin)
-        weights = [rng.normal(size=w.shape).astype("float32") for w in plain.weights]
+        # Scaled by 1/sqrt(fan-in) so that outputs stay O(1) for wide convs too: the
+        # 1e-5 tolerance is then a float32 rounding margin.
+        fan_in = np.prod(plain.kernel.shape[:-1])
+        weights = [
+            (rng.normal(size=w.shape) / np.sqrt(fan_in if w.ndim > 1 else 1)).astype("float32")
+            for w in plain.weights
+        ]
         x = rng.normal(size=(batch, height, width, cin)).astype("float32")
         cotangent = _cotangent(rng, (batch, height, width, cout))
         expected = _numpy(_grad_fn(plain)(x, cotangent, weights))
-        for cls in (DilatedConv2D, _TapSum):
+        for cls in (MatmulConv2D, _Matmuls):
             layer = cls(cout, kernel, **kw)
             layer.build((None, height, width, cin))
             fns = {"eager": _grad_fn(layer)}

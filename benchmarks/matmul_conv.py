@@ -1,26 +1,29 @@
 """Dilated 3x3 convolutions: Keras' conv vs the in-map tap sum (and other candidates).
 
-    python benchmarks/dilated_conv.py [--backends tensorflow jax torch] [--steps 3]
+    python benchmarks/matmul_conv.py [--backends tensorflow jax torch] [--steps 3]
         [--warmup 1] [--shapes aspp12_32 ...] [--strategies conv taps ...]
-        [--passes fwd fwdbwd] [--max_seconds 40] [--out benchmarks/results/dilated_conv.json]
+        [--passes fwd fwdbwd] [--max_seconds 40] [--out benchmarks/results/matmul_conv.json]
 
 Shapes (batch 2, NHWC, "same", stride 1): the dilated convs of ResNet-50-V1c at
 output stride 8 (layer3: 3x3 256->256 at rate 2; layer4: 512->512 at rates 2 and
 4) and the ASPP branches of DeepLabV3/MCIBI (3x3 2048->512 at rates 12, 24, 36),
-at 32x32 (256x256 input) and 64x64 (512x512 input).
+at 32x32 (256x256 input) and 64x64 (512x512 input); the undilated 3x3 convs of the
+heads (bottleneck 2048->512, fuse 1024->512) and of the backbone's narrow stages (128->128
+at 32x32, 64->64 at 64x64), and 1x1 convs of the backbone and heads (kernel 1: `taps` is
+then one matmul, `MatmulConv2D.one_by_one`).
 
 Strategies, each written with `keras.ops` on the same kernel:
   conv        `ops.conv` with `dilation_rate` = `keras.layers.Conv2D` (TF: SpaceToBatchND
               + conv + BatchToSpaceND; JAX: `lax.conv_general_dilated`; torch: `conv2d`).
-  taps        `dilated_conv.tap_sum`: one matmul per tap on its overlap with the map,
+  taps        `matmul_conv.tap_sum`: one matmul per tap on its overlap with the map,
               zero-padded into its output window; taps wholly in the padding dropped.
   regions     the output cut into the bands where the set of in-map taps is constant;
               per region one matmul on the channel-concatenation of those taps (im2col
               restricted to in-map taps), regions concatenated back.
   im2col      pad once, concatenate the windows of the taps that overlap the map at all,
               one matmul (the full-map cost of every overlapping tap).
-  padded_taps `dilated_conv.padded_tap_sum`, the layer's path for unknown H, W.
-  layer       `DilatedConv2D` as shipped (its static per-shape choice).
+  padded_taps `matmul_conv.padded_tap_sum`, the layer's path for unknown H, W.
+  layer       `MatmulConv2D` as shipped (its static per-shape choice).
 TensorFlow runs each in a `tf.function` with `jit_compile` off and on (`tf`/`tf_xla`);
 JAX jitted; torch eager. `fwd` = the output, `fwdbwd` = gradients of `sum(y)` w.r.t.
 the input and the kernel. Median of --steps after --warmup; a cell whose warm-up call
@@ -42,8 +45,16 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# name -> (size, cin, cout, rate)
+# name -> (size, cin, cout, rate[, kernel (default 3)])
 SHAPES = {
+    "head3x3_32": (32, 2048, 512, 1),
+    "fuse3x3_32": (32, 1024, 512, 1),
+    "l2_r1_32": (32, 128, 128, 1),
+    "l1_r1_64": (64, 64, 64, 1),
+    "1x1_2048_512_32": (32, 2048, 512, 1, 1),
+    "1x1_512_2048_32": (32, 512, 2048, 1, 1),
+    "1x1_1024_256_32": (32, 1024, 256, 1, 1),
+    "1x1_256_64_64": (64, 256, 64, 1, 1),
     "l3_r2_32": (32, 256, 256, 2),
     "l4_r2_32": (32, 512, 512, 2),
     "l4_r4_32": (32, 512, 512, 4),
@@ -66,7 +77,7 @@ def _regions(x, kernel, rate):
     """Per output region (constant set of in-map taps): one matmul on concatenated taps."""
     from keras import ops
 
-    from keras_memseg.layers.dilated_conv import _tap_windows
+    from keras_memseg.layers.matmul_conv import _tap_windows
 
     _, h, w, cin = x.shape
     kh, kw, _, cout = kernel.shape
@@ -104,7 +115,7 @@ def _im2col(x, kernel, rate):
     """Pad once; concatenate every tap that overlaps the map at all; one matmul."""
     from keras import ops
 
-    from keras_memseg.layers.dilated_conv import _tap_windows
+    from keras_memseg.layers.matmul_conv import _tap_windows
 
     _, h, w, cin = x.shape
     kh, kw, _, cout = kernel.shape
@@ -124,25 +135,31 @@ def _im2col(x, kernel, rate):
     return ops.reshape(y, (-1, h, w, cout))
 
 
-def candidate(name, rate, cout):
+def shape_of(name):
+    """`(size, cin, cout, rate, kernel)` of a SHAPES entry."""
+    size, cin, cout, rate, *kernel = SHAPES[name]
+    return size, cin, cout, rate, (kernel or [3])[0]
+
+
+def candidate(name, rate, cout, kernel=3):
     """`fn(x, kernel) -> y` for a strategy."""
     from keras import ops
 
-    from keras_memseg.layers import dilated_conv
+    from keras_memseg.layers import matmul_conv
 
     if name == "conv":
         return lambda x, k: ops.conv(x, k, padding="same", dilation_rate=rate)
     if name == "taps":
-        return lambda x, k: dilated_conv.tap_sum(x, k, (rate, rate))
+        return lambda x, k: matmul_conv.tap_sum(x, k, (rate, rate))
     if name == "padded_taps":
-        return lambda x, k: dilated_conv.padded_tap_sum(x, k, (rate, rate))
+        return lambda x, k: matmul_conv.padded_tap_sum(x, k, (rate, rate))
     if name == "regions":
         return lambda x, k: _regions(x, k, rate)
     if name == "im2col":
         return lambda x, k: _im2col(x, k, rate)
     if name == "layer":
-        layer = dilated_conv.DilatedConv2D(
-            cout, 3, padding="same", dilation_rate=rate, use_bias=False
+        layer = matmul_conv.MatmulConv2D(
+            cout, kernel, padding="same", dilation_rate=rate, use_bias=False
         )
         return lambda x, k: layer.convolution_op(x, k)
     raise ValueError(f"unknown strategy {name!r}")
@@ -204,20 +221,24 @@ def worker(spec):
     import numpy as np
 
     backend = keras.backend.backend()
-    size, cin, cout, rate = SHAPES[spec["shape"]]
+    size, cin, cout, rate, kernel = shape_of(spec["shape"])
     rng = np.random.default_rng(0)
     x = keras.ops.convert_to_tensor(rng.standard_normal((BATCH, size, size, cin)).astype("float32"))
     k = keras.ops.convert_to_tensor(
-        (rng.standard_normal((3, 3, cin, cout)) / np.sqrt(9 * cin)).astype("float32")
+        (rng.standard_normal((kernel, kernel, cin, cout)) / np.sqrt(kernel * kernel * cin)).astype(
+            "float32"
+        )
     )
-    reference = keras.ops.convert_to_numpy(candidate("taps", rate, cout)(x, k))
+    reference = keras.ops.convert_to_numpy(candidate("taps", rate, cout, kernel)(x, k))
     runners, rows = {}, {}
     for cell in spec["cells"]:
         strategy, _, jit = cell.partition("+")
         print(f"START {cell}", flush=True)
         load = os.getloadavg()[0]
         try:
-            run = _runner(backend, candidate(strategy, rate, cout), spec["pass"], jit == "xla")
+            run = _runner(
+                backend, candidate(strategy, rate, cout, kernel), spec["pass"], jit == "xla"
+            )
             start = time.perf_counter()
             out = run(x, k)
             first = time.perf_counter() - start
@@ -264,14 +285,14 @@ def _env():
 
 # ----------------------------------------------------------------- training step
 def _disable_taps():
-    """The "before" of the step table: every DilatedConv2D takes Conv2D's path.
+    """The "before" of the step table: every MatmulConv2D takes Conv2D's path.
 
     Benchmark-only switch (a class attribute patched in this worker process);
     the library has none.
     """
-    from keras_memseg.layers.dilated_conv import DilatedConv2D
+    from keras_memseg.layers.matmul_conv import MatmulConv2D
 
-    DilatedConv2D.uses_tap_sum = lambda self, input_shape: False
+    MatmulConv2D.strategy = lambda self, input_shape: "conv"
 
 
 def _op_profile(xspace_path, top):
@@ -413,7 +434,7 @@ def main_step(args):
         "optimizer": "SGD(0.01, momentum=0.9)",
     }
     payload = {
-        "benchmark": "dilated_conv_train_step",
+        "benchmark": "matmul_conv_train_step",
         "command": " ".join(["python"] + sys.argv),
         "settings": settings,
         "hardware": hardware(),
@@ -579,12 +600,14 @@ def markdown(payload):
             f"\n### {backend} (ms, median of {payload['settings']['steps']}; "
             f"batch {BATCH}; ' xla' = tf.function(jit_compile=True))\n"
         )
-        header = ["shape (size, cin->cout, rate)", "pass"] + [c.replace("+", " ") for c in cells]
+        header = ["shape (size, kernel cin->cout, rate)", "pass"] + [
+            c.replace("+", " ") for c in cells
+        ]
         header += ["best other", "layer / best"]
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "---|" * len(header))
         for shape, passes in shapes.items():
-            size, cin, cout, rate = SHAPES[shape]
+            size, cin, cout, rate, kernel = shape_of(shape)
             for name, rows in passes.items():
                 row_cells = []
                 for cell in cells:
@@ -601,7 +624,7 @@ def markdown(payload):
                 layer = rows.get("layer", {}).get("ms")
                 ratio = f"{layer / best_ms:.2f}" if layer and best_ms else ""
                 lines.append(
-                    f"| {shape} ({size}, {cin}->{cout}, {rate}) | {name} | "
+                    f"| {shape} ({size}, {kernel}x{kernel} {cin}->{cout}, {rate}) | {name} | "
                     + " | ".join(row_cells)
                     + f" | {best} | {ratio} |"
                 )
@@ -639,7 +662,7 @@ def main(argv=None):
         "--out",
         default=None,
         help="default benchmarks/results/"
-        "dilated_conv.json (dilated_conv_train_step.json with --train_step)",
+        "matmul_conv.json (matmul_conv_train_step.json with --train_step)",
     )
     step = parser.add_argument_group("training step (--train_step)")
     step.add_argument(
@@ -691,12 +714,12 @@ def main(argv=None):
         print("RESULT " + json.dumps(result), flush=True)
         return
     if args.train_step:
-        args.out = args.out or str(HERE / "results" / "dilated_conv_train_step.json")
+        args.out = args.out or str(HERE / "results" / "matmul_conv_train_step.json")
         if args.timeout == 120:
             args.timeout = 3600
         main_step(args)
         return
-    args.out = args.out or str(HERE / "results" / "dilated_conv.json")
+    args.out = args.out or str(HERE / "results" / "matmul_conv.json")
 
     from _common import hardware
 
@@ -709,10 +732,13 @@ def main(argv=None):
         "warmup": args.warmup,
         "max_seconds": args.max_seconds,
         "timeout": args.timeout,
-        "shapes": {s: dict(zip(("size", "cin", "cout", "rate"), SHAPES[s])) for s in args.shapes},
+        "shapes": {
+            s: dict(zip(("size", "cin", "cout", "rate", "kernel"), shape_of(s)))
+            for s in args.shapes
+        },
     }
     payload = {
-        "benchmark": "dilated_conv",
+        "benchmark": "matmul_conv",
         "command": " ".join(["python"] + sys.argv),
         "settings": settings,
         "hardware": hardware(),

@@ -1,8 +1,8 @@
-"""DilatedConv2D == keras.layers.Conv2D (forward and gradients), serialisation, wiring.
+"""MatmulConv2D == keras.layers.Conv2D (forward and gradients), strategy, serialisation, wiring.
 
-The oracle is Keras' own dilated `Conv2D` with the same weights (TensorFlow's
-SpaceToBatchND path, independent of the tap sum) and, once, a NumPy loop over
-taps and pixels. JAX and torch run `dilated_conv_backend_check.py` in a fresh
+The oracle is Keras' own `Conv2D` with the same weights (TensorFlow's convolution
+kernels and, dilated, its SpaceToBatchND path, independent of matmuls and tap sums) and, once, a NumPy loop over
+taps and pixels. JAX and torch run `matmul_conv_backend_check.py` in a fresh
 process with `KERAS_BACKEND` set.
 """
 
@@ -19,16 +19,20 @@ import tensorflow as tf
 from keras_memseg.backbones import DilatedResNetBackbone
 from keras_memseg.layers import ASPP
 from keras_memseg.layers import ConvBNAct
-from keras_memseg.layers import dilated_conv
-from keras_memseg.layers.dilated_conv import DilatedConv2D
-from keras_memseg.layers.dilated_conv import in_map_fraction
+from keras_memseg.layers import matmul_conv
+from keras_memseg.layers.matmul_conv import MatmulConv2D
+from keras_memseg.layers.matmul_conv import in_map_fraction
+from keras_memseg.layers.matmul_conv import strategy
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 ATOL = 1e-5
 
-# (batch, height, width, cin, cout, kernel, rate, bias)
+# (batch, height, width, cin, cout, kernel, rate, bias); TensorFlow's strategy below
 CASES = [
+    (2, 8, 8, 3, 4, 1, 1, True),  # 1x1: one matmul
+    (1, 5, 7, 6, 2, 1, 1, False),
+    (2, 6, 5, 128, 128, 3, 1, True),  # wide, undilated: all nine taps, eight partial
     (2, 8, 8, 3, 4, 3, 2, True),  # rate 2: most taps in the map
     (2, 8, 8, 3, 4, 3, 6, False),  # outer taps overlap on 2 of 8 rows
     (1, 5, 5, 2, 3, 3, 6, True),  # map smaller than the rate: only the centre tap
@@ -48,9 +52,9 @@ def _cotangent(rng, shape):
 
 
 def _pair(cin, cout, kernel, rate, bias, **kwargs):
-    """A DilatedConv2D and a plain Conv2D with the same random weights (bias too)."""
+    """A MatmulConv2D and a plain Conv2D with the same random weights (bias too)."""
     kw = dict(padding="same", dilation_rate=rate, use_bias=bias, **kwargs)
-    fast = DilatedConv2D(cout, kernel, bias_initializer="random_normal", **kw)
+    fast = MatmulConv2D(cout, kernel, bias_initializer="random_normal", **kw)
     plain = keras.layers.Conv2D(cout, kernel, **kw)
     fast.build((None, None, None, cin))
     plain.build((None, None, None, cin))
@@ -87,7 +91,7 @@ def _numpy_dilated_conv(x, kernel, bias, rate):
 @pytest.mark.parametrize("batch, height, width, cin, cout, kernel, rate, bias", CASES)
 def test_forward_and_gradients_equal_conv2d(batch, height, width, cin, cout, kernel, rate, bias):
     fast, plain = _pair(cin, cout, kernel, rate, bias)
-    assert fast.uses_tap_sum((batch, height, width, cin))
+    assert fast.strategy((batch, height, width, cin)) == ("matmul" if kernel == 1 else "taps")
     rng = np.random.default_rng(height * width + cin)
     x = rng.normal(size=(batch, height, width, cin)).astype("float32")
     cotangent = _cotangent(rng, (batch, height, width, cout))
@@ -109,7 +113,7 @@ def test_forward_equals_a_numpy_transcription():
 def test_unknown_spatial_shape_in_tf_function(shape, rate):
     """`TensorSpec([None, None, None, C])`: the padded fallback, same values and gradients."""
     fast, plain = _pair(3, 2, 3, rate, True)
-    assert fast.uses_tap_sum((None, None, None, 3))
+    assert fast.strategy((None, None, None, 3)) == "padded_taps"
 
     @tf.function(
         input_signature=[tf.TensorSpec([None, None, None, 3]), tf.TensorSpec([None, None, None, 2])]
@@ -145,20 +149,22 @@ def test_unknown_batch_static_map_uses_in_map_taps_only():
 @pytest.mark.parametrize(
     "kwargs, shape",
     [
-        ({"dilation_rate": 1}, (1, 6, 6, 3)),
+        ({"dilation_rate": 1}, (1, 6, 6, 3)),  # narrow: the backend's conv is faster
+        ({"dilation_rate": 1}, (1, None, None, 3)),
         ({"strides": 2}, (1, 7, 7, 3)),
+        ({"strides": 2, "kernel_size": 1}, (1, 7, 7, 3)),
         ({"dilation_rate": 2, "padding": "valid"}, (1, 9, 9, 3)),
         ({"dilation_rate": 2, "groups": 3, "filters": 3}, (1, 8, 8, 3)),
     ],
 )
 def test_other_cases_are_conv2d(kwargs, shape):
     kwargs = {"filters": 6, "kernel_size": 3, "padding": "same", **kwargs}
-    fast = DilatedConv2D(**kwargs)
+    fast = MatmulConv2D(**kwargs)
     plain = keras.layers.Conv2D(**kwargs)
-    x = np.random.default_rng(2).normal(size=shape).astype("float32")
+    x = np.random.default_rng(2).normal(size=[d or 7 for d in shape]).astype("float32")
     fast(x), plain(x)
     plain.set_weights(fast.get_weights())
-    assert not fast.uses_tap_sum(shape)
+    assert fast.strategy(shape) == "conv"
     np.testing.assert_allclose(fast(x).numpy(), plain(x).numpy(), atol=ATOL)
 
 
@@ -173,7 +179,7 @@ def test_in_map_fraction():
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision(policy):
     compute = policy.split("_")[1]
-    fast = DilatedConv2D(4, 3, padding="same", dilation_rate=3, dtype=policy)
+    fast = MatmulConv2D(4, 3, padding="same", dilation_rate=3, dtype=policy)
     full = keras.layers.Conv2D(4, 3, padding="same", dilation_rate=3)
     x = np.random.default_rng(3).normal(size=(2, 8, 7, 3)).astype("float32")
     y = fast(x)
@@ -186,27 +192,27 @@ def test_mixed_precision(policy):
 
 
 def test_config_round_trip_and_registration():
-    layer = DilatedConv2D(5, 3, padding="same", dilation_rate=12, use_bias=False, name="conv")
+    layer = MatmulConv2D(5, 3, padding="same", dilation_rate=12, use_bias=False, name="conv")
     config = layer.get_config()
-    again = DilatedConv2D.from_config(config)
+    again = MatmulConv2D.from_config(config)
     assert again.get_config() == config
-    assert keras.saving.get_registered_object("keras_memseg>DilatedConv2D") is DilatedConv2D
+    assert keras.saving.get_registered_object("keras_memseg>MatmulConv2D") is MatmulConv2D
     assert (
         keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer)).__class__
-        is DilatedConv2D
+        is MatmulConv2D
     )
 
 
 def test_keras_file_round_trip(tmp_path):
     inputs = keras.Input((9, 9, 3))
     model = keras.Model(
-        inputs, DilatedConv2D(4, 3, padding="same", dilation_rate=4, name="conv")(inputs)
+        inputs, MatmulConv2D(4, 3, padding="same", dilation_rate=4, name="conv")(inputs)
     )
     x = np.random.default_rng(4).normal(size=(2, 9, 9, 3)).astype("float32")
     path = str(tmp_path / "m.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)
-    assert type(loaded.get_layer("conv")) is DilatedConv2D
+    assert type(loaded.get_layer("conv")) is MatmulConv2D
     np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), atol=1e-6)
 
 
@@ -219,7 +225,7 @@ def test_weights_saved_by_a_plain_conv2d_load(tmp_path):
         y = conv(6, 3, padding="same", dilation_rate=6, use_bias=False, name="conv")(y)
         return keras.Model(inputs, y)
 
-    old, new = model(keras.layers.Conv2D), model(DilatedConv2D)
+    old, new = model(keras.layers.Conv2D), model(MatmulConv2D)
     path = str(tmp_path / "old.weights.h5")
     old.save_weights(path)
     new.load_weights(path)
@@ -234,11 +240,11 @@ def test_backbone_weights_written_with_plain_conv2d_load(tmp_path):
     net = DilatedResNetBackbone(depth=18, base_channels=8)
 
     def plain(layer):
-        cls = keras.layers.Conv2D if isinstance(layer, DilatedConv2D) else layer.__class__
+        cls = keras.layers.Conv2D if isinstance(layer, MatmulConv2D) else layer.__class__
         return cls.from_config(layer.get_config())
 
     old = keras.models.clone_model(net, clone_function=plain)
-    assert not any(isinstance(layer, DilatedConv2D) for layer in old.layers)
+    assert not any(isinstance(layer, MatmulConv2D) for layer in old.layers)
     path = str(tmp_path / "old.weights.h5")
     old.save_weights(path)
     net.load_weights(path)
@@ -249,22 +255,51 @@ def test_backbone_weights_written_with_plain_conv2d_load(tmp_path):
 
 
 def test_wired_into_backbone_and_heads_with_the_same_names():
+    """Every conv of the backbone and the heads is a MatmulConv2D with Conv2D's names."""
     net = DilatedResNetBackbone(depth=18, base_channels=8)
-    dilated = {layer.name for layer in net.layers if isinstance(layer, DilatedConv2D)}
-    # Contract dilation: stage 3 (rate 2) starts at rate 1, stage 4 (rate 4) at 2.
-    assert {"stack2_block1_1_conv", "stack3_block0_1_conv", "stack3_block1_1_conv"} <= dilated
-    assert "stack2_block0_1_conv" not in dilated
-    for layer in net.layers:
-        if isinstance(layer, keras.layers.Conv2D):
-            assert isinstance(layer, DilatedConv2D) == (max(layer.dilation_rate) > 1)
+    convs = [layer for layer in net.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs and all(type(layer) is MatmulConv2D for layer in convs)
+    names = {layer.name for layer in convs}
+    assert {"conv1_conv", "stack0_block0_1_conv", "stack3_block1_2_conv"} <= names
+    assert "stack1_block0_0_conv" in names  # the 1x1 strided shortcut
     aspp = ASPP(filters=4, rates=(1, 12))
-    assert [type(b.conv) for b in aspp.branches] == [keras.layers.Conv2D, DilatedConv2D]
+    assert [type(b.conv) for b in aspp.branches] == [MatmulConv2D, MatmulConv2D]
     assert aspp.branches[1].conv.name == "conv"
-    assert type(ConvBNAct(4, 3).conv) is keras.layers.Conv2D
+    assert type(ConvBNAct(4, 3).conv) is MatmulConv2D
+
+
+# (backend, input shape, kernel (kh, kw, cin, cout), strides, rate, padding) -> strategy
+STRATEGIES = [
+    ("tensorflow", (2, 32, 32, 2048), (1, 1, 2048, 512), (1, 1), (1, 1), "same", "matmul"),
+    ("jax", (2, None, None, 64), (1, 1, 64, 256), (1, 1), (1, 1), "valid", "matmul"),
+    ("torch", (2, 32, 32, 2048), (1, 1, 2048, 512), (1, 1), (1, 1), "same", "conv"),
+    ("tensorflow", (2, 64, 64, 256), (1, 1, 256, 512), (2, 2), (1, 1), "valid", "conv"),
+    ("tensorflow", (2, 32, 32, 2048), (3, 3, 2048, 512), (1, 1), (1, 1), "same", "taps"),
+    ("jax", (2, 32, 32, 128), (3, 3, 128, 128), (1, 1), (1, 1), "same", "taps"),
+    ("tensorflow", (2, 64, 64, 64), (3, 3, 64, 64), (1, 1), (1, 1), "same", "conv"),
+    ("tensorflow", (2, None, None, 2048), (3, 3, 2048, 512), (1, 1), (1, 1), "same", "conv"),
+    ("tensorflow", (2, 32, 32, 64), (3, 3, 64, 64), (1, 1), (4, 4), "same", "taps"),
+    ("jax", (2, None, None, 64), (3, 3, 64, 64), (1, 1), (12, 12), "same", "padded_taps"),
+    ("tensorflow", (2, 32, 32, 64), (3, 3, 64, 64), (1, 1), (4, 4), "valid", "conv"),
+    ("tensorflow", (2, 128, 128, 3), (3, 3, 3, 32), (2, 2), (1, 1), "valid", "conv"),
+    ("torch", (2, 32, 32, 2048), (3, 3, 2048, 512), (1, 1), (12, 12), "same", "conv"),
+    ("torch", (2, 32, 32, 2048), (3, 3, 2048, 512), (1, 1), (36, 36), "same", "taps"),
+    ("torch", (2, None, None, 64), (3, 3, 64, 64), (1, 1), (12, 12), "same", "conv"),
+]
+
+
+@pytest.mark.parametrize("backend, shape, kernel, strides, rate, padding, expected", STRATEGIES)
+def test_strategy_table(backend, shape, kernel, strides, rate, padding, expected):
+    assert strategy(backend, shape, kernel, strides, rate, padding) == expected
+
+
+def test_grouped_and_channels_first_are_conv2d():
+    assert MatmulConv2D(4, 1, groups=2).strategy((1, 8, 8, 4)) == "conv"
+    assert MatmulConv2D(4, 1, data_format="channels_first").strategy((1, 4, 8, 8)) == "conv"
 
 
 def test_docstring_example():
-    result = doctest.testmod(dilated_conv, optionflags=doctest.ELLIPSIS)
+    result = doctest.testmod(matmul_conv, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
 
 
@@ -275,7 +310,7 @@ def test_other_backends(backend):
     if backend == "torch":
         env["OMP_NUM_THREADS"] = "1"  # torch's CPU kernels crawl on oversubscribed cores
     proc = subprocess.run(
-        [sys.executable, os.path.join(HERE, "dilated_conv_backend_check.py")],
+        [sys.executable, os.path.join(HERE, "matmul_conv_backend_check.py")],
         env=env,
         cwd=ROOT,
         capture_output=True,

@@ -1,0 +1,54 @@
+"""`keras_memseg.tensorflow_runtime.prefer_onednn`: oneDNN on unless the user chose.
+
+Each case runs in a fresh interpreter (TensorFlow reads the setting once, at import),
+and asks TensorFlow itself whether its oneDNN kernels are on.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+PROBE = """
+import os, sys
+{first}
+from tensorflow.python.util import _pywrap_util_port
+print("ONEDNN", bool(_pywrap_util_port.IsMklEnabled()), os.environ.get("TF_ENABLE_ONEDNN_OPTS"))
+"""
+
+
+def _probe(first, env_value):
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    env.update(KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+    if env_value is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = env_value
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE.format(first=first)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = [x for x in proc.stdout.splitlines() if x.startswith("ONEDNN")][-1]
+    return line.split()[1:]
+
+
+@pytest.mark.parametrize(
+    "first, env_value, expected",
+    [
+        ("import keras_memseg", None, ["True", "1"]),  # the package chooses oneDNN
+        ("import keras_memseg", "0", ["False", "0"]),  # the user's choice is kept
+        # TensorFlow imported first: too late to choose, nothing is changed.
+        ("import tensorflow; import keras_memseg", None, [None, "None"]),
+    ],
+)
+def test_prefer_onednn(first, env_value, expected):
+    enabled, variable = _probe(first, env_value)
+    if expected[0] is not None:
+        assert enabled == expected[0]
+    assert variable == expected[1]
