@@ -8,6 +8,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import tempfile
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "fault_probe.py"
 
@@ -165,5 +166,6 @@ def test_update_merges_rows_in_case_order():
 
 def test_results_hold_no_case_folder_paths():
     probe = _load_script()
-    row = {"why": ["exit 2: --model /tmp/fault_probe-ab12/nonfinite-x-9z/nan.keras: bad"]}
+    case = os.path.join(tempfile.gettempdir(), "fault_probe-ab12", "nonfinite-x-9z")
+    row = {"why": [f"exit 2: --model {case}/nan.keras: bad"]}
     assert probe.scrub_paths(row) == {"why": ["exit 2: --model <case>/nan.keras: bad"]}
