@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import keras_memseg
 from keras_memseg.backbones import DilatedResNetBackbone
 from keras_memseg.layers import ASPP
 from keras_memseg.layers import ConvBNAct
@@ -266,6 +267,7 @@ def test_wired_into_backbone_and_heads_with_the_same_names():
     assert [type(b.conv) for b in aspp.branches] == [MatmulConv2D, MatmulConv2D]
     assert aspp.branches[1].conv.name == "conv"
     assert type(ConvBNAct(4, 3).conv) is MatmulConv2D
+    assert keras_memseg.layers.MatmulConv2D is MatmulConv2D  # the public path (README)
 
 
 # (backend, input shape, kernel (kh, kw, cin, cout), strides, rate, padding) -> strategy
