@@ -17,6 +17,7 @@ import tempfile
 import warnings
 
 import keras
+import tensorflow as tf
 
 from keras_memseg.export.signatures import DEFAULT_MAX_BATCH_SIZE
 from keras_memseg.export.signatures import DEFAULT_MAX_INPUT_PIXELS
@@ -75,6 +76,35 @@ def check_model(model):
         )
 
 
+class ServingArchive:
+    """What `export_saved_model` writes: traced signatures and the variables they read.
+
+    The signatures are concrete functions, traced once (`build_archive`) and saved as
+    they are: a `tf.function` handed to `tf.saved_model.save` is traced again there
+    (its cache is keyed by the save context), and tracking the Keras model would add
+    Keras' default `serving_default` trace of the model and of each sub-model.
+    """
+
+    def __init__(self, signatures, collections=None):
+        self.signatures = dict(signatures)
+        self.root = tf.__internal__.tracking.AutoTrackable()
+        seen, variables = set(), []
+        for fn in self.signatures.values():
+            for v in fn.variables:
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    variables.append(v)
+        # Tracked, so the SavedModel can save what the functions capture.
+        self.root.variables = variables
+        for name, fn in self.signatures.items():
+            setattr(self.root, name, fn)  # `tf.saved_model.load(path).<name>(...)` too
+        for name, values in (collections or {}).items():
+            setattr(self.root, name, list(values))
+
+    def write_out(self, path):
+        tf.saved_model.save(self.root, path, signatures=self.signatures)
+
+
 def build_archive(
     model,
     outputs=DEFAULT_OUTPUTS,
@@ -84,7 +114,7 @@ def build_archive(
     max_input_pixels=DEFAULT_MAX_INPUT_PIXELS,
     max_batch_size=DEFAULT_MAX_BATCH_SIZE,
 ):
-    """A `keras.export.ExportArchive` with the serving signatures.
+    """A `ServingArchive` with the serving signatures, traced (nothing written yet).
 
     Signatures (all outputs at the input resolution, see `signatures.py`):
       * `serving_default`: `images` float32 (B, H, W, 3), RGB 0-255.
@@ -93,7 +123,10 @@ def build_archive(
         `image/encoded`.
       * `serving_config`: `image_size` int32 (B, 2) -> `model_size` (B, 2), the
         size each image is resized to before the model, and the export settings.
-    The feature memory is also saved as the variable collection `feature_memory`.
+
+    The network is traced once: the encoded-image signatures call the traced
+    `serving_default`. The feature memory is also saved as the variable collection
+    `feature_memory` (`tf.saved_model.load(path).feature_memory`).
     """
     check_model(model)
     server = SegmentationServer(
@@ -105,19 +138,17 @@ def build_archive(
         max_input_pixels=max_input_pixels,
         max_batch_size=max_batch_size,
     )
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    for name, fn in (
-        ("serving_default", server.serve_images),
-        ("serving_image_bytes", server.serve_image_bytes),
-        ("serving_tf_example", server.serve_tf_example),
-        ("serving_config", server.serve_config),
-    ):
-        fn.get_concrete_function()  # trace now: ExportArchive takes traced tf.functions
-        archive.add_endpoint(name, fn)
-    if hasattr(model, "memory"):
-        archive.add_variable_collection(MEMORY_COLLECTION, [model.memory.memory])
-    return archive
+    signatures = {
+        name: fn.get_concrete_function()
+        for name, fn in (
+            ("serving_default", server.serve_images),
+            ("serving_image_bytes", server.serve_image_bytes),
+            ("serving_tf_example", server.serve_tf_example),
+            ("serving_config", server.serve_config),
+        )
+    }
+    collections = {MEMORY_COLLECTION: [model.memory.memory]} if hasattr(model, "memory") else {}
+    return ServingArchive(signatures, collections)
 
 
 def _make_readable(folder):
@@ -226,7 +257,7 @@ def export_saved_model(
     staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir)
     old = None
     try:
-        archive.write_out(staging, verbose=False)
+        archive.write_out(staging)
         _make_readable(staging)
         if os.path.exists(target):  # overwrite: move the old version aside first
             old = tempfile.mkdtemp(prefix=f".old-{version}-", dir=model_dir)

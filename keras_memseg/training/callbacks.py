@@ -48,10 +48,17 @@ def verify_weights_file(path):
     )
 
 
-def _save_state(model, folder, step):
-    """Weights + optimizer (`state.weights.h5`), RNG states and the step into `folder`."""
+def _save_state(model, folder, step, weights_from=None):
+    """Weights + optimizer (`state.weights.h5`), RNG states and the step into `folder`.
+
+    `weights_from`: a `model.save_weights` file of this very state (the checkpoint
+    just written at `step`), copied instead of saving the weights again."""
     os.makedirs(folder, exist_ok=True)
-    model.save_weights(os.path.join(folder, "state.weights.h5"))
+    target = os.path.join(folder, "state.weights.h5")
+    if weights_from:
+        shutil.copyfile(weights_from, target)
+    else:
+        model.save_weights(target)
     rng = {f"v{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(_rng_variables(model))}
     np.savez(os.path.join(folder, "rng.npz"), **rng)
     with open(os.path.join(folder, "step.json"), "w") as f:
@@ -94,12 +101,19 @@ class StepBackupAndRestore(keras.callbacks.Callback):
     place; then the older backups beyond the newest two are removed. Nothing is written
     from a non-finite state (the last good backup survives). `restore()` tries the
     backups newest first, then the checkpoints of `checkpoint_dir`, each all-or-nothing.
+
+    `checkpoint`: the run's `StepCheckpoint`, placed before this callback. At a step it
+    has just checkpointed, the backup's `state.weights.h5` is a copy of that file (the
+    same `save_weights` of the same, already checked, state) instead of a second save.
     """
 
-    def __init__(self, backup_dir, save_freq, total_steps, checkpoint_dir=None, keep=2):
+    def __init__(
+        self, backup_dir, save_freq, total_steps, checkpoint_dir=None, keep=2, checkpoint=None
+    ):
         super().__init__()
         self.backup_dir, self.save_freq = backup_dir, int(save_freq)
         self.total_steps, self.checkpoint_dir, self.keep = int(total_steps), checkpoint_dir, keep
+        self.checkpoint = checkpoint
         self.skipped_nonfinite = []
 
     def _backups(self):
@@ -167,7 +181,9 @@ class StepBackupAndRestore(keras.callbacks.Callback):
         step = _step(self.model)
         if step % self.save_freq and step != self.total_steps:
             return
-        if not _state_is_finite(self.model):
+        written = getattr(self.checkpoint, "last_written", None)
+        copy_from = written[1] if written and written[0] == step else None
+        if copy_from is None and not _state_is_finite(self.model):
             self.skipped_nonfinite.append(step)
             print(
                 f"warning: step {step}: weights or optimizer state are not finite; "
@@ -177,7 +193,7 @@ class StepBackupAndRestore(keras.callbacks.Callback):
         os.makedirs(self.backup_dir, exist_ok=True)
         staging = tempfile.mkdtemp(prefix=".tmp-", dir=self.backup_dir)
         try:
-            _save_state(self.model, staging, step)
+            _save_state(self.model, staging, step, weights_from=copy_from)
             if not verify_weights_file(os.path.join(staging, "state.weights.h5")):
                 raise OSError(f"backup of step {step} did not read back")
             target = os.path.join(self.backup_dir, f"step-{step:08d}")
@@ -202,6 +218,7 @@ class StepCheckpoint(keras.callbacks.Callback):
             raise ValueError(f"keep_checkpoints must be >= 0 (0 = keep all), got {keep}")
         self.directory, self.every, self.keep = directory, int(every), int(keep)
         self.total_steps, self.enabled = int(total_steps), enabled
+        self.last_written = None  # (step, path) of the newest checkpoint this run wrote
 
     def on_train_batch_end(self, batch, logs=None):
         step = _step(self.model)
@@ -218,6 +235,7 @@ class StepCheckpoint(keras.callbacks.Callback):
             os.remove(tmp)
             raise OSError(f"checkpoint {path} did not read back")
         os.replace(tmp, path)
+        self.last_written = (step, path)
         if self.keep:
             old = sorted(glob.glob(os.path.join(self.directory, "ckpt-*.weights.h5")))
             for stale in old[: max(len(old) - self.keep, 0)]:

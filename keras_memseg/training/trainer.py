@@ -25,6 +25,7 @@ from keras_memseg.backbones import DilatedResNetBackbone
 from keras_memseg.backbones import load_resnet_weights
 from keras_memseg.console import progress_verbosity
 from keras_memseg.evaluation import InferenceConfig
+from keras_memseg.evaluation import compiled_forward
 from keras_memseg.evaluation import evaluate_dataset
 from keras_memseg.evaluation import report_to_json
 from keras_memseg.evaluation.charts import save_iou_chart
@@ -298,23 +299,36 @@ def _train(
     optimizer = model.optimizer
 
     checkpoint_dir = os.path.join(run_dir, "checkpoints")
+    checkpoint = StepCheckpoint(
+        checkpoint_dir,
+        config.checkpoint_every,
+        total,
+        keep=config.keep_checkpoints,
+        enabled=is_chief,
+    )
     backup = StepBackupAndRestore(
         os.path.join(private_dir, "backup"),
         config.checkpoint_every,
         total,
         checkpoint_dir=checkpoint_dir,
+        checkpoint=checkpoint,
     )
     start = backup.restore(model)
     if start:
         print(f"resumed from {backup.restored_from} at step {start}/{total}")
 
     raw_eval = eval_data
+    # One traced forward per model for every evaluation of the run (periodic and
+    # final): a new `compiled_forward` per call would retrace the model each time.
+    forwards = {}
 
     def evaluate_fn(m, show_dir=None, max_examples=None):
         nonlocal raw_eval
         if raw_eval is None:
             raw_eval = datasets.load(config.dataset, config.eval_split, data_dir, manual_dir)
         eval_ds = datasets.eval_pipeline(raw_eval, aug.test_scale, aug.test_keep_ratio)
+        if id(m) not in forwards:
+            forwards[id(m)] = (m, compiled_forward(m))
         return evaluate_dataset(
             m,
             eval_ds,
@@ -325,6 +339,7 @@ def _train(
             show_dir=show_dir,
             max_examples=max_examples or config.max_eval_examples or None,
             ignore_class=info.ignore_class,
+            forward=forwards[id(m)][1],
             verbose=config.verbose > 0,
         )
 
@@ -338,13 +353,7 @@ def _train(
         PeriodicEvaluation(
             evaluate_fn, config.eval_every, logger, enabled=is_chief, total_steps=total
         ),
-        StepCheckpoint(
-            checkpoint_dir,
-            config.checkpoint_every,
-            total,
-            keep=config.keep_checkpoints,
-            enabled=is_chief,
-        ),
+        checkpoint,
         backup,  # after the others: a backup is only written once the step is logged
         *extra_callbacks,
     ]

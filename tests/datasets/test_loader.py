@@ -24,6 +24,20 @@ def test_sample_order_is_deterministic():
     assert a == b
 
 
+def test_sample_split_is_decoded_once_then_served_from_memory(tmp_path):
+    import shutil
+
+    from keras_memseg.datasets.sample.reader import SAMPLE_DIR
+    from keras_memseg.datasets.sample.reader import load_sample
+
+    shutil.copytree(SAMPLE_DIR, tmp_path / "sample")
+    ds = load_sample("val", sample_dir=tmp_path / "sample")
+    first = [x["label"].sum() for x in ds.as_numpy_iterator()]
+    for png in (tmp_path / "sample").rglob("*.png"):
+        png.unlink()  # a second pass that re-read the files would fail now
+    assert [x["label"].sum() for x in ds.as_numpy_iterator()] == first
+
+
 def test_load_camvid_builds_once(tmp_path):
     ds = datasets.load("camvid", "val", data_dir=tmp_path, manual_dir=dummy_dir("camvid"))
     items = list(ds.as_numpy_iterator())

@@ -459,3 +459,25 @@ def test_export_warns_on_empty_memory():
     model.memory.memory.assign(np.zeros(model.memory.memory.shape, "float32"))
     with pytest.warns(UserWarning, match="feature memory is all zero"):
         check_model(model)  # what both exports call first
+
+
+def test_export_traces_the_network_once(tmp_path, monkeypatch):
+    # The encoded-image signatures reuse the traced `serving_default`, and the save
+    # writes the traced functions as they are (no retrace in the save context, no
+    # Keras default signature of the model or its sub-models).
+    from keras_memseg.export import export_saved_model
+
+    model = make_model("aspp", seed=3)
+    calls = []
+    call = type(model).call
+    monkeypatch.setattr(
+        type(model), "call", lambda self, *a, **k: (calls.append(1), call(self, *a, **k))[1]
+    )
+    path = export_saved_model(model, tmp_path, test_scale=(64, 32))
+    assert len(calls) == 1
+    loaded = tf.saved_model.load(path)
+    images = np.random.default_rng(0).integers(0, 256, (1, 40, 48, 3)).astype("float32")
+    by_attribute = loaded.serving_default(tf.constant(images))
+    by_signature = loaded.signatures["serving_default"](images=tf.constant(images))
+    np.testing.assert_array_equal(by_attribute["labels"], by_signature["labels"])
+    np.testing.assert_array_equal(loaded.feature_memory[0].numpy(), model.memory.memory.numpy())

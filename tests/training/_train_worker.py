@@ -2,7 +2,8 @@
 
 Usage: python _train_worker.py '<json>' where json has "config" (RecipeConfig overrides)
 and optionally "logical_cpus", "determinism", "kill_at" (SIGKILL itself after that
-optimizer step), "dump" (npz path), "strategy".
+optimizer step), "dump" (npz path), "strategy", "evaluate", "count_forwards" (print
+how many evaluation forwards the run compiled).
 """
 
 import json
@@ -84,6 +85,15 @@ def main():
         **{**TINY, **{k: tuple(v) if isinstance(v, list) else v for k, v in args["config"].items()}}
     )
     callbacks = [KillAt(args["kill_at"])] if args.get("kill_at") else []
+    compiled = []
+    if args.get("count_forwards"):
+        original = trainer.compiled_forward
+
+        def counting(model):
+            compiled.append(model)
+            return original(model)
+
+        trainer.compiled_forward = counting
     result = trainer.train(
         config,
         extra_callbacks=callbacks,
@@ -93,6 +103,8 @@ def main():
         eval_data=synthetic(4),
     )
     model = result.model
+    if args.get("count_forwards"):
+        print(f"compiled forwards: {len(compiled)}")
     if args.get("dump"):
         arrays = {f"w{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(model.weights)}
         arrays["memory"] = keras.ops.convert_to_numpy(model.memory.memory)

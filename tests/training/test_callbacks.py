@@ -59,6 +59,35 @@ def test_backup_round_trip_includes_rng_and_restore_is_exact(tmp_path):
     assert sorted(os.listdir(tmp_path / "backup")) == ["step-00000002"]
 
 
+def test_backup_at_a_checkpointed_step_copies_the_checkpoint_instead_of_saving_again(tmp_path):
+    model = _model()
+    saves = []
+    save_weights = model.save_weights
+    model.save_weights = lambda path, **kw: (saves.append(path), save_weights(path, **kw))
+    checkpoint = StepCheckpoint(str(tmp_path / "ckpt"), 2, 10)
+    backup = StepBackupAndRestore(str(tmp_path / "backup"), 2, 10, checkpoint=checkpoint)
+    for callback in (checkpoint, backup):
+        callback.set_model(model)
+    _step_to(model, 2)
+    checkpoint.on_train_batch_end(0)
+    backup.on_train_batch_end(0)
+    assert len(saves) == 1  # the checkpoint's; the backup copied it
+    state = tmp_path / "backup" / "step-00000002" / "state.weights.h5"
+    ckpt = tmp_path / "ckpt" / "ckpt-0000002.weights.h5"
+    assert state.read_bytes() == ckpt.read_bytes()
+    saved = _values(model)
+    fresh = _model(seed=1)
+    assert StepBackupAndRestore(str(tmp_path / "backup"), 2, 10).restore(fresh) == 2
+    for a, b in zip(saved, _values(fresh)):
+        np.testing.assert_array_equal(a, b)
+    # A step the checkpoint did not write (a non-chief worker's): the backup saves itself.
+    checkpoint.enabled = False
+    _step_to(model, 4)
+    checkpoint.on_train_batch_end(0)
+    backup.on_train_batch_end(0)
+    assert len(saves) == 2 and (tmp_path / "backup" / "step-00000004").is_dir()
+
+
 def test_keeps_the_newest_two_and_never_writes_a_non_finite_state(tmp_path):
     model = _model()
     backup = StepBackupAndRestore(str(tmp_path / "b"), 1, 10)

@@ -110,6 +110,22 @@ def test_a_diverging_run_stops_with_a_clear_error_and_keeps_finite_backups(tmp_p
         assert verify_weights_file(str(path)), path  # every backup written is finite
 
 
+def test_periodic_and_final_evaluations_share_one_traced_forward(tmp_path):
+    # Evaluations at steps 2 and 4 (periodic) and after training (final): one compiled
+    # forward for all of them, not a retrace of the model per evaluation.
+    proc = _run(
+        {
+            "config": {"run_dir": str(tmp_path), "max_steps": 6, "eval_every": 2},
+            "evaluate": True,
+            "count_forwards": True,
+        }
+    )
+    _check(proc)
+    assert "step 2: val mIoU" in proc.stdout and "step 4: val mIoU" in proc.stdout
+    assert "mIoU" in proc.stdout.split("step 4: val mIoU")[1]  # the final report
+    assert "compiled forwards: 1" in proc.stdout, proc.stdout[-2000:]
+
+
 def test_mirrored_strategy_two_logical_cpus(tmp_path):
     proc = _run(
         {

@@ -1,0 +1,64 @@
+"""benchmarks/sample_recipe.py: the phase accounting, the target verdict, and a short
+run of the real recipe through its timers."""
+
+import importlib.util
+import json
+import pathlib
+import subprocess
+import sys
+
+SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "sample_recipe.py"
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("sample_recipe", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_phases_subtract_what_ran_inside_the_steps_and_keep_the_rest_as_other():
+    script = _load_script()
+    marks = [
+        ("startup", 0.0, 6.0),
+        ("first_step", 10.0, 30.0),
+        ("steps", 30.0, 100.0),
+        ("checkpoint_and_backup", 40.0, 41.0),  # inside the steps
+        ("evaluation", 60.0, 64.0),  # periodic: inside the steps
+        ("evaluation", 105.0, 107.0),  # final: after them
+        ("export", 100.0, 105.0),
+    ]
+    got = script.phases(marks, 110.0)
+    assert got["steps"] == 65.0  # 70 - 1 - 4
+    assert got["evaluation"] == 6.0 and got["checkpoint_and_backup"] == 1.0
+    assert got["other"] == 110.0 - (6 + 20 + 65 + 1 + 6 + 5)  # 10 - 6 and 107 - 110
+    assert sum(got.values()) == 110.0
+
+
+def test_target_line_needs_both_the_speedup_and_the_miou():
+    script = _load_script()
+    assert script.target_line(102.0, 0.1938).startswith("PASS")
+    assert script.target_line(103.0, 0.25).startswith("FAIL")  # 1.99x
+    assert script.target_line(90.0, 0.19).startswith("FAIL")  # mIoU below 19.38 %
+
+
+def test_a_short_run_of_the_recipe_through_the_timers(tmp_path):
+    out = tmp_path / "r.json"
+    flags = ["--max_steps=2", "--eval_every=0", "--checkpoint_every=1", "--export_dir="]
+    flags += [f"--run_dir={tmp_path / 'run'}", "--max_eval_examples=2", "--show_dir=none"]
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(out), "--", *flags],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    phases = result["phases"]
+    assert result["steps"] == 2 and 0.0 <= result["miou"] <= 1.0
+    for name in ("startup", "setup", "first_step", "steps", "checkpoint_and_backup", "evaluation"):
+        assert phases[name] > 0, (name, phases)
+    assert "export" not in phases  # --export_dir= disables it
+    assert abs(sum(phases.values()) - result["total_seconds"]) < 0.05
+    assert result["target"].startswith("FAIL")  # 2 steps say nothing of the speed
+    assert out.with_suffix(".md").read_text().count("|") > 10
