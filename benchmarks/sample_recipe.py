@@ -147,12 +147,11 @@ def instrument(clock):
     class Steps(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
             self.fit_began = time.perf_counter()
-            self.count, self.first_end, self.last_end = 0, None, None
+            self.first_end, self.last_end = None, None
 
         def on_train_batch_end(self, batch, logs=None):
             # Extra callbacks run after the trainer's: a step's checkpoint and periodic
             # evaluation fall inside the "steps" interval and are subtracted from it.
-            self.count += 1
             now = time.perf_counter()
             if self.first_end is None:
                 self.first_end = now

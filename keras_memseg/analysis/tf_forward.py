@@ -28,7 +28,7 @@ def compiled_forward_heads(model, layers=None):
     """
     keep = tuple(layers) if layers else None
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def forward(images):
         outputs = model.forward_heads(images, training=False)
         if keep is None:

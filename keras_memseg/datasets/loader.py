@@ -5,6 +5,7 @@ import pathlib
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from keras_memseg.datasets import transforms
 from keras_memseg.datasets.errors import DatasetNotFoundError
 from keras_memseg.datasets.errors import missing_data_message
 from keras_memseg.datasets.registry import get_info
@@ -91,7 +92,9 @@ def load(
     ds = builder.as_dataset(split=split, shuffle_files=False)
     keys = ("image", "label", "file_name") if with_file_names else ("image", "label")
     return ds.map(
-        lambda e: {key: e[key][..., 0] if key == "label" else e[key] for key in keys},
+        transforms.plain_graph(
+            lambda e: {key: e[key][..., 0] if key == "label" else e[key] for key in keys}
+        ),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )

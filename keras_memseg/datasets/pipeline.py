@@ -127,7 +127,7 @@ def train_pipeline(
     >>> image.shape, label.dtype.name
     (TensorShape([2, 168, 224, 3]), 'int32')
     """
-    ds = ds.map(_standardise, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(transforms.plain_graph(_standardise), num_parallel_calls=tf.data.AUTOTUNE)
     if shuffle_buffer:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
@@ -135,7 +135,7 @@ def train_pipeline(
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
     ds = tf.data.Dataset.zip(ds, seeds)
     ds = ds.map(
-        lambda example, pair: augment_example(example, pair, config),
+        transforms.plain_graph(lambda example, pair: augment_example(example, pair, config)),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
@@ -193,7 +193,9 @@ def eval_pipeline(
             out["file_name"] = example["file_name"]
         return out
 
-    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(
+        transforms.plain_graph(prepare), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
     if batch_size == 1:
         ds = ds.batch(1)
     else:

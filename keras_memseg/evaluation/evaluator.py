@@ -18,7 +18,7 @@ from keras_memseg.models.segmenter import Segmenter
 def compiled_forward(model):
     """`model(x, training=False)` as a shape-relaxed `tf.function` (retraces per size)."""
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def forward(images):
         return tf.cast(model(images, training=False), tf.float32)
 

@@ -463,7 +463,11 @@ class SegmentationServer:
             index = tf.range(count)
         parsed = (
             tf.data.Dataset.from_tensor_slices((index, examples))
-            .map(lambda i, s: (i, tf.io.parse_single_example(s, spec)[IMAGE_KEY]))
+            .map(
+                tf.autograph.experimental.do_not_convert(
+                    lambda i, s: (i, tf.io.parse_single_example(s, spec)[IMAGE_KEY])
+                )
+            )
             .ignore_errors()
         )
         sentinel = tf.data.Dataset.from_tensors((tf.constant(-1), tf.constant("")))

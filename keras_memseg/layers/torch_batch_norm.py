@@ -1,5 +1,7 @@
 """BatchNormalization whose moving variance follows PyTorch's `BatchNorm2d`."""
 
+import math
+
 import keras
 from keras import ops
 
@@ -33,24 +35,16 @@ class TorchBatchNormalization(keras.layers.BatchNormalization):
             return super().call(inputs, training=training, mask=mask)
         x = ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
         axis = self.axis % len(x.shape)
-        axes = [i for i in range(len(x.shape)) if i != axis]
-        mean, variance = ops.moments(x, axes, synchronized=self.synchronized)
-        shape = ops.shape(x)
-        count = ops.cast(
-            ops.prod(ops.stack([ops.cast(shape[i], "int32") for i in axes])), "float32"
-        )
-        if self.synchronized:
-            count = distribute.cross_replica_sum(count)
-        unbiased = variance * count / ops.maximum(count - 1.0, 1.0)
-        momentum = self.momentum
-        self.moving_mean.assign(
-            ops.cast(self.moving_mean, x.dtype) * momentum + mean * (1.0 - momentum)
-        )
-        self.moving_variance.assign(
-            ops.cast(self.moving_variance, x.dtype) * momentum + unbiased * (1.0 - momentum)
-        )
         gamma = ops.cast(self.gamma, x.dtype) if self.scale else None
         beta = ops.cast(self.beta, x.dtype) if self.center else None
+        axes = [i for i in range(len(x.shape)) if i != axis]
+        mean, variance = ops.moments(x, axes, synchronized=self.synchronized)
+        count = _value_count(x, axes, self.synchronized)
+        if isinstance(count, float):
+            unbiased = variance * count / max(count - 1.0, 1.0)
+        else:
+            unbiased = variance * count / ops.maximum(count - 1.0, 1.0)
+        self._update_moving_statistics(mean, unbiased, x.dtype)
         outputs = ops.batch_normalization(
             x,
             mean=mean,
@@ -61,6 +55,26 @@ class TorchBatchNormalization(keras.layers.BatchNormalization):
             epsilon=self.epsilon,
         )
         return ops.cast(outputs, self.compute_dtype)
+
+    def _update_moving_statistics(self, mean, unbiased, dtype):
+        momentum = self.momentum
+        self.moving_mean.assign(
+            ops.cast(self.moving_mean, dtype) * momentum + mean * (1.0 - momentum)
+        )
+        self.moving_variance.assign(
+            ops.cast(self.moving_variance, dtype) * momentum + unbiased * (1.0 - momentum)
+        )
+
+
+def _value_count(x, axes, synchronized):
+    """The `n` values a channel's statistics average over (every replica's with
+    `synchronized`): a Python float when the shape is static (no ops to trace)."""
+    sizes = [x.shape[i] for i in axes]
+    if not synchronized and all(s is not None for s in sizes):
+        return float(math.prod(sizes))
+    shape = ops.shape(x)
+    count = ops.cast(ops.prod(ops.stack([ops.cast(shape[i], "int32") for i in axes])), "float32")
+    return distribute.cross_replica_sum(count) if synchronized else count
 
 
 # Keras keys the weights of layers held in a list (a functional model's `layers`) by

@@ -58,16 +58,19 @@ class TorchSGD(keras.optimizers.Optimizer):
             self.momentums = [self.add_variable_from_reference(v, "momentum") for v in variables]
 
     def apply(self, grads, trainable_variables=None):
-        # One decision for the whole step, summed over replicas so that every replica
-        # decides the same (read by `update_step`).
-        bad = [
-            ops.cast(ops.logical_not(ops.all(ops.isfinite(g))), "float32")
-            for g in grads
-            if g is not None
-        ]
-        self._step_is_finite = (
-            ops.equal(distribute.cross_replica_sum(ops.sum(ops.stack(bad))), 0.0) if bad else None
-        )
+        # One decision for the whole step, read by `update_step`: every value of
+        # every gradient finite (on every replica: a count of the non-finite ones,
+        # summed over replicas) and the rate finite. Decided once here instead of
+        # once per variable.
+        finite = [ops.all(ops.isfinite(g)) for g in grads if g is not None]
+        if finite:
+            bad = ops.sum(ops.cast(ops.logical_not(ops.stack(finite)), "float32"))
+            lr = ops.cast(ops.convert_to_tensor(self.learning_rate), "float32")
+            self._step_is_finite = ops.equal(distribute.cross_replica_sum(bad), 0.0) & ops.isfinite(
+                lr
+            )
+        else:
+            self._step_is_finite = None
         try:
             return super().apply(grads, trainable_variables)
         finally:
@@ -78,10 +81,9 @@ class TorchSGD(keras.optimizers.Optimizer):
         gradient = ops.cast(gradient, variable.dtype)
         # A non-finite step (or rate) leaves the variable and its momentum as they
         # are: NaN/inf never reach the weights.
-        finite = ops.all(ops.isfinite(gradient)) & ops.isfinite(lr)
-        step_is_finite = getattr(self, "_step_is_finite", None)
-        if step_is_finite is not None:
-            finite = finite & step_is_finite
+        finite = getattr(self, "_step_is_finite", None)
+        if finite is None:  # called outside `apply`
+            finite = ops.all(ops.isfinite(gradient)) & ops.isfinite(lr)
         # Values, not Variables, in `where` (JAX's stateless apply cannot trace those).
         value = ops.convert_to_tensor(variable)
         if not self.momentum:

@@ -318,17 +318,19 @@ def _train(
         print(f"resumed from {backup.restored_from} at step {start}/{total}")
 
     raw_eval = eval_data
-    # One traced forward per model for every evaluation of the run (periodic and
-    # final): a new `compiled_forward` per call would retrace the model each time.
-    forwards = {}
+    # One traced forward for every evaluation of the run (periodic and final), built
+    # at the first: a new `compiled_forward` per call would retrace the model each time.
+    forward = None
 
     def evaluate_fn(m, show_dir=None, max_examples=None):
-        nonlocal raw_eval
+        nonlocal raw_eval, forward
+        if m is not model:
+            raise ValueError("the trainer's evaluate_fn evaluates the model it trains")
         if raw_eval is None:
             raw_eval = datasets.load(config.dataset, config.eval_split, data_dir, manual_dir)
         eval_ds = datasets.eval_pipeline(raw_eval, aug.test_scale, aug.test_keep_ratio)
-        if id(m) not in forwards:
-            forwards[id(m)] = (m, compiled_forward(m))
+        if forward is None:
+            forward = compiled_forward(model)
         return evaluate_dataset(
             m,
             eval_ds,
@@ -339,7 +341,7 @@ def _train(
             show_dir=show_dir,
             max_examples=max_examples or config.max_eval_examples or None,
             ignore_class=info.ignore_class,
-            forward=forwards[id(m)][1],
+            forward=forward,
             verbose=config.verbose > 0,
         )
 

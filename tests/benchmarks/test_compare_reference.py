@@ -3,14 +3,15 @@
 
 import importlib.util
 import json
-import pathlib
 import subprocess
 import sys
 import textwrap
 
 import pytest
+from benchmark_scripts import load_script
+from benchmark_scripts import script_path
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "compare_reference.py"
+SCRIPT = script_path("compare_reference")
 TINY = [
     "--backbone",
     "resnet18_v1c",
@@ -26,10 +27,7 @@ TINY = [
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("compare_reference", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("compare_reference")
 
 
 def _run(args, tmp_path, env=None):

@@ -2,22 +2,20 @@
 two cheap cases end to end (a refused flag as a subprocess, a constructor call) with the
 shape of the JSON and of the markdown table."""
 
-import importlib.util
 import json
 import os
-import pathlib
 import subprocess
 import sys
 import tempfile
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "fault_probe.py"
+from benchmark_scripts import load_script
+from benchmark_scripts import script_path
+
+SCRIPT = script_path("fault_probe")
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("fault_probe", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("fault_probe")
 
 
 def test_command_outcomes_are_classified():

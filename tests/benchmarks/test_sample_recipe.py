@@ -1,20 +1,18 @@
 """benchmarks/sample_recipe.py: the phase accounting, the target verdict, and a short
 run of the real recipe through its timers."""
 
-import importlib.util
 import json
-import pathlib
 import subprocess
 import sys
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "sample_recipe.py"
+from benchmark_scripts import load_script
+from benchmark_scripts import script_path
+
+SCRIPT = script_path("sample_recipe")
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("sample_recipe", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("sample_recipe")
 
 
 def test_phases_subtract_what_ran_inside_the_steps_and_keep_the_rest_as_other():

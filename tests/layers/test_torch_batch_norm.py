@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_memseg.layers.torch_batch_norm import TorchBatchNormalization
 
@@ -18,7 +19,8 @@ def _numpy_batch_norm_step(x, mean, var, gamma, beta, momentum=0.1, eps=1e-5):
     return out, new_mean, new_var
 
 
-@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (5, 1, 1, 5), (2, 1, 1, 5)])
+# 2D: the memory rows (n = K) that decoder_stage2's BN sees in the memory loss.
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (5, 1, 1, 5), (2, 1, 1, 5), (7, 5), (2, 3, 5)])
 def test_training_step_equals_pytorch(shape):
     rng = np.random.default_rng(0)
     x = rng.normal(size=shape).astype("float32") * 3 + 1
@@ -37,6 +39,48 @@ def test_training_step_equals_pytorch(shape):
     keras_bn.build(shape)
     keras_bn.set_weights(bn.get_weights())
     np.testing.assert_allclose(bn(x, training=False), keras_bn(x, training=False), atol=1e-6)
+
+
+def _numpy_batch_norm_backward(x, gamma, dy, eps=1e-5):
+    """d(sum(out * dy)) / d(x, gamma, beta) for a training batch (biased variance)."""
+    axes = tuple(range(x.ndim - 1))
+    n = np.prod([x.shape[a] for a in axes])
+    std = np.sqrt(x.var(axes) + eps)
+    xhat = (x - x.mean(axes)) / std
+    dx = gamma / std * (dy - dy.sum(axes) / n - xhat * (dy * xhat).sum(axes) / n)
+    return dx, (dy * xhat).sum(axes), dy.sum(axes)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (7, 5)])
+@pytest.mark.parametrize("scale_center", [(True, True), (False, False)])
+def test_training_gradients_equal_the_analytic_ones(shape, scale_center):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=shape).astype("float32") * 2 - 1
+    dy = rng.normal(size=shape).astype("float32")
+    scale, center = scale_center
+    bn = TorchBatchNormalization(scale=scale, center=center, epsilon=1e-5)
+    bn.build(shape)
+    gamma = rng.uniform(0.5, 2, 5).astype("float32") if scale else np.ones(5, "float32")
+    if scale:
+        bn.gamma.assign(gamma)
+    x_var = keras.Variable(x)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(bn(x_var, training=True) * dy)
+    grads = tape.gradient(loss, [x_var.value] + [w.value for w in bn.trainable_weights])
+    ref_dx, ref_dgamma, ref_dbeta = _numpy_batch_norm_backward(x.astype("float64"), gamma, dy)
+    np.testing.assert_allclose(grads[0], ref_dx, atol=2e-5)
+    expected = ([ref_dgamma] if scale else []) + ([ref_dbeta] if center else [])
+    for got, ref in zip(grads[1:], expected):
+        np.testing.assert_allclose(got, ref, atol=5e-5)
+
+
+def test_unknown_batch_size_counts_values_at_run_time():
+    """n for the unbiased variance comes from the run-time shape when it is not static."""
+    x = np.random.default_rng(2).normal(size=(3, 4)).astype("float32")
+    bn = TorchBatchNormalization(momentum=0.0)
+    bn.build((None, 4))
+    tf.function(lambda v: bn(v, training=True), input_signature=[tf.TensorSpec((None, 4))])(x)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), x.var(0) * 3 / 2, rtol=1e-5)
 
 
 def test_serialization_and_dtype():

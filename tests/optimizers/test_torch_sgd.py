@@ -65,3 +65,22 @@ def test_one_non_finite_gradient_skips_the_whole_step():
         np.testing.assert_array_equal(before, after.numpy())
     opt.apply([np.ones(2, "float32"), np.ones(3, "float32")], [a, b])
     assert not np.array_equal(state[1], b.numpy())
+
+
+@pytest.mark.parametrize("bad", ["inf_and_minus_inf", "rate"])
+def test_opposite_infinities_or_a_non_finite_rate_skip_the_step(bad):
+    """+inf in one gradient and -inf in another (their sum is NaN, not 0), or a rate
+    that is not finite: nothing moves."""
+    a = keras.Variable(np.ones(2, "float32"))
+    b = keras.Variable(np.ones(2, "float32"))
+    opt = TorchSGD(0.1, momentum=0.9)
+    opt.apply([np.ones(2, "float32"), np.ones(2, "float32")], [a, b])
+    state = [v.numpy().copy() for v in [a, b, *opt.momentums]]
+    grads = [np.ones(2, "float32"), np.ones(2, "float32")]
+    if bad == "rate":
+        opt.learning_rate.assign(np.inf)
+    else:
+        grads = [np.array([np.inf, 0.0], "float32"), np.array([-np.inf, 0.0], "float32")]
+    opt.apply(grads, [a, b])
+    for before, after in zip(state, [a, b, *opt.momentums]):
+        np.testing.assert_array_equal(before, after.numpy())

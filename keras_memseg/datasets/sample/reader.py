@@ -5,6 +5,7 @@ import pathlib
 
 import tensorflow as tf
 
+from keras_memseg.datasets import transforms
 from keras_memseg.datasets.camvid import classes as camvid_classes
 from keras_memseg.datasets.camvid.camvid_dataset_builder import parse_list
 from keras_memseg.datasets.errors import DatasetNotFoundError
@@ -55,4 +56,6 @@ def load_sample(split="train", sample_dir=SAMPLE_DIR, with_file_names=False):
     images, labels = zip(*pairs)
     names = [os.path.relpath(p, sample_dir) for p in images]
     ds = tf.data.Dataset.from_tensor_slices((list(images), list(labels), names))
-    return ds.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).cache()
+    return ds.map(
+        transforms.plain_graph(read), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    ).cache()

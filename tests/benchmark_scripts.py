@@ -1,0 +1,19 @@
+"""Loads a script of `benchmarks/` as a module (they are scripts, not a package)."""
+
+import importlib.util
+import pathlib
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def script_path(name):
+    """`benchmarks/<name>.py`."""
+    return BENCHMARKS / f"{name}.py"
+
+
+def load_script(name):
+    """`benchmarks/<name>.py` imported as the module `name`."""
+    spec = importlib.util.spec_from_file_location(name, script_path(name))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
