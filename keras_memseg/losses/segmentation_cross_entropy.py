@@ -4,6 +4,8 @@ The reference's `CrossEntropyLoss` (`ssseg/modules/models/losses/crossentropylos
 softmax cross-entropy averaged over the pixels whose label is not ignored.
 """
 
+import math
+
 import keras
 from keras import ops
 
@@ -48,8 +50,30 @@ def _pick_classes(values, classes):
     """
     k = values.shape[-1]
     flat = ops.reshape(values, (-1,))
-    index = ops.arange(ops.shape(flat)[0] // k, dtype="int32") * k + ops.reshape(classes, (-1,))
+    dtype = flat_index_dtype(values.shape)
+    if dtype == "int64" and keras.backend.backend() == "jax" and not _jax_x64_enabled():
+        raise ValueError(
+            f"cross-entropy over logits of shape {tuple(values.shape)} needs 64-bit "
+            "indices: set JAX_ENABLE_X64=1 or use a smaller batch"
+        )
+    index = ops.arange(ops.shape(flat)[0] // k, dtype=dtype) * k + ops.cast(
+        ops.reshape(classes, (-1,)), dtype
+    )
     return ops.reshape(ops.take(flat, index), ops.shape(classes))
+
+
+def flat_index_dtype(shape):
+    """int32 while every flat index of `shape` fits in it; int64 past 2**31 - 1
+    elements or for an unknown size: an index never wraps around."""
+    if None in tuple(shape) or math.prod(shape) >= 2**31:
+        return "int64"
+    return "int32"
+
+
+def _jax_x64_enabled():
+    import jax
+
+    return bool(jax.config.jax_enable_x64)
 
 
 @keras.saving.register_keras_serializable(package="keras_memseg")

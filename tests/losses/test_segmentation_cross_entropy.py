@@ -54,3 +54,29 @@ def test_out_of_range_labels_raise():
 def test_config_round_trip():
     loss = SegmentationCrossEntropy(ignore_class=0)
     assert SegmentationCrossEntropy.from_config(loss.get_config()).ignore_class == 0
+
+
+def test_flat_indices_widen_to_int64_past_int32():
+    """The label pick is one gather on the flattened logits: int32 indices would wrap
+    around past 2**31 - 1 elements, so the indices widen there (and for unknown sizes)."""
+    from keras_memseg.losses.segmentation_cross_entropy import flat_index_dtype
+
+    assert flat_index_dtype((2, 3, 4, 5)) == "int32"
+    assert flat_index_dtype((2**16, 2**11, 2**4 - 1)) == "int32"
+    assert flat_index_dtype((2**16, 2**11, 2**4)) == "int64"
+    assert flat_index_dtype((None, 4, 4, 3)) == "int64"
+
+
+def test_unknown_batch_size_gives_the_same_loss():
+    """A `None` batch (a TensorFlow graph with a relaxed signature) takes int64 indices."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(2, 5, 6, 4)).astype("float32")
+    labels = rng.integers(0, 4, (2, 5, 6)).astype("int32")
+    labels[1, 0] = 255
+    loss = tf.function(
+        lambda y, z: masked_cross_entropy(y, z, check_range=False),
+        input_signature=[tf.TensorSpec((None, 5, 6), tf.int32), tf.TensorSpec((None, 5, 6, 4))],
+    )
+    np.testing.assert_allclose(float(loss(labels, logits)), _numpy_ce(labels, logits), rtol=1e-5)
