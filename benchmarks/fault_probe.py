@@ -301,20 +301,6 @@ def _describe(value):
     return type(value).__name__
 
 
-def _h5_arrays(path):
-    """{dataset path: array} of an HDF5 weights file."""
-    import h5py
-
-    out = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(
-            lambda name, obj: (
-                out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None
-            )
-        )
-    return out
-
-
 def _truncate_half(path):
     size = os.path.getsize(path)
     with open(path, "r+b") as f:
@@ -1018,14 +1004,16 @@ def killed_run_resumes_exactly(c):
     if resumed.returncode != 0:
         return cli_error(resumed.returncode, resumed.stdout, resumed.stderr, ["resumed"])
     line = _resumed_line(resumed.stdout)
-    a = _h5_arrays(full / "backup" / "step-00000006" / "state.weights.h5")
+    from keras_memseg.training.callbacks import weights_file_arrays
+
+    a = weights_file_arrays(full / "backup" / "step-00000006" / "state.weights.h5")
     b_path = killed / "backup" / "step-00000006" / "state.weights.h5"
     details = {"resumed_line": line, "at_kill": at_kill, "arrays": len(a)}
     if not b_path.exists():
         return Result(
             "silent", f"the resumed run has no step-6 backup ({_steps_in(killed)})", details=details
         )
-    b = _h5_arrays(b_path)
+    b = weights_file_arrays(b_path)
     if sorted(a) != sorted(b):
         return Result("silent", "the final backups hold different variables", details=details)
     worst, where = 0.0, None

@@ -207,7 +207,12 @@ def main(argv=None):
     from _common import hardware
 
     out = {
-        "command": "python benchmarks/sample_recipe.py " + " ".join(args.recipe_flags),
+        "command": " ".join(
+            [
+                "python benchmarks/sample_recipe.py",
+                *(["--", *args.recipe_flags] if args.recipe_flags else []),
+            ]
+        ),
         "recipe_flags": flags,
         "steps": result.steps,
         "miou": float(result.report["mIoU"]),

@@ -1,4 +1,4 @@
-"""`keras_memseg.tensorflow_runtime.prefer_onednn`: oneDNN on unless the user chose.
+"""`keras_memseg.tensorflow_runtime`: oneDNN on unless the user chose; the CPU thread pools.
 
 Each case runs in a fresh interpreter (TensorFlow reads the setting once, at import),
 and asks TensorFlow itself whether its oneDNN kernels are on.
@@ -52,3 +52,36 @@ def test_prefer_onednn(first, env_value, expected):
     if expected[0] is not None:
         assert enabled == expected[0]
     assert variable == expected[1]
+
+
+THREADS = """
+import tensorflow as tf
+from keras_memseg.tensorflow_runtime import set_thread_counts
+t = tf.config.threading
+set_thread_counts()  # nothing asked: TensorFlow's defaults stay
+print("DEFAULT", t.get_inter_op_parallelism_threads(), t.get_intra_op_parallelism_threads())
+set_thread_counts(inter_op=3, intra_op=1)
+float(tf.reduce_sum(tf.ones((4, 4))))  # the runtime starts with those pools
+print("SET", t.get_inter_op_parallelism_threads(), t.get_intra_op_parallelism_threads())
+set_thread_counts(inter_op=3, intra_op=1)  # the same sizes again: fine
+set_thread_counts(intra_op=1)  # 0 = no wish for the inter-op pool
+try:
+    set_thread_counts(intra_op=2)
+except RuntimeError as error:
+    print("LATE", error)
+"""
+
+
+def test_set_thread_counts_applies_before_the_runtime_and_refuses_after():
+    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", THREADS], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if " " in line)
+    assert lines["DEFAULT"] == "0 0"
+    assert lines["SET"] == "3 1"
+    assert lines["LATE"] == (
+        "intra_op_parallelism_threads=2: TensorFlow's runtime has already started in this "
+        "process with 1; set it before the first TensorFlow op runs"
+    )

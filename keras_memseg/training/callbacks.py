@@ -31,16 +31,26 @@ def _state_is_finite(model):
     )
 
 
-def verify_weights_file(path):
-    """True when `path` reads back as an HDF5 weights file whose arrays are all finite."""
+def weights_file_arrays(path):
+    """{dataset path: array} of an HDF5 weights file (`save_weights`' `.weights.h5`).
+
+    Raises OSError or ValueError when `path` does not read as HDF5."""
     import h5py
 
-    arrays = []
-    try:
-        with h5py.File(path, "r") as f:
-            f.visititems(
-                lambda _, obj: arrays.append(obj[()]) if isinstance(obj, h5py.Dataset) else None
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(
+            lambda name, obj: (
+                out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None
             )
+        )
+    return out
+
+
+def verify_weights_file(path):
+    """True when `path` reads back as an HDF5 weights file whose arrays are all finite."""
+    try:
+        arrays = list(weights_file_arrays(path).values())
     except (OSError, ValueError):
         return False
     return bool(arrays) and all(

@@ -39,7 +39,10 @@ class RecipeConfig:
             eval_crop_size, eval_stride, eval_scales, eval_flip,
             probs_before_resize, max_eval_examples (0 = all): evaluation.
         strategy ("auto", "default", "mirrored", "multi_worker", "tpu"), tpu,
-            mixed_precision, jit_compile ("auto", "true", "false"): devices.
+            mixed_precision, jit_compile ("auto", "true", "false"),
+            inter_op_parallelism_threads, intra_op_parallelism_threads (TensorFlow's
+            CPU thread pools, 0 = its default; see
+            `keras_memseg.tensorflow_runtime.set_thread_counts`): devices.
         run_dir (empty = runs/<name>), export_dir (non-empty: SavedModel export after
         training), checkpoint_every (steps), keep_checkpoints,
             eval_every (steps, 0 = only at the end), show_dir ("" = <run>/overlays,
@@ -99,6 +102,8 @@ class RecipeConfig:
     tpu: str = ""
     mixed_precision: bool = False
     jit_compile: str = "false"
+    inter_op_parallelism_threads: int = 0
+    intra_op_parallelism_threads: int = 0
     # bookkeeping
     run_dir: str = ""
     export_dir: str = ""  # non-empty: also write a TF Serving SavedModel <export_dir>/<name>/<N>
@@ -175,6 +180,8 @@ _MINIMA = {  # integer fields and their smallest value
     "keep_checkpoints": 0,
     "eval_every": 0,
     "max_nonfinite_batches": 0,
+    "inter_op_parallelism_threads": 0,
+    "intra_op_parallelism_threads": 0,
 }
 _PAIRS = ("crop_size", "target_scale", "ratio_range", "test_scale")  # () or 2 numbers > 0
 
@@ -339,6 +346,8 @@ RECIPES = {
         eval_every=100,
         dropout=0.1,
         export_dir="saved_models",
+        # Thousands of small ops per step: one thread per op, ops side by side.
+        intra_op_parallelism_threads=1,
     ),
 }
 

@@ -34,6 +34,8 @@ RESUMABLE_FIELDS = frozenset(
         "strategy",
         "tpu",
         "jit_compile",
+        "inter_op_parallelism_threads",
+        "intra_op_parallelism_threads",
         "run_dir",
         "export_dir",
         "checkpoint_every",

@@ -2,8 +2,9 @@
 
 Usage: python _train_worker.py '<json>' where json has "config" (RecipeConfig overrides)
 and optionally "logical_cpus", "determinism", "kill_at" (SIGKILL itself after that
-optimizer step), "dump" (npz path), "strategy", "evaluate", "count_forwards" (print
-how many evaluation forwards the run compiled).
+optimizer step), "dump" (npz path), "strategy", "late_threads" (an intra-op pool
+size the config asks for only after the strategy started the runtime), "evaluate",
+"count_forwards" (print how many evaluation forwards the run compiled).
 """
 
 import json
@@ -29,6 +30,7 @@ import keras  # noqa: E402
 
 keras.config.disable_traceback_filtering()
 
+from keras_memseg.tensorflow_runtime import set_thread_counts  # noqa: E402
 from keras_memseg.training import get_recipe  # noqa: E402
 from keras_memseg.training import trainer  # noqa: E402
 from keras_memseg.training.strategy import make_strategy  # noqa: E402
@@ -80,10 +82,14 @@ class KillAt(keras.callbacks.Callback):
 
 
 def main():
-    strategy = make_strategy(args.get("strategy", "default"))
     config = get_recipe("sample").replace(
         **{**TINY, **{k: tuple(v) if isinstance(v, list) else v for k, v in args["config"].items()}}
     )
+    # A strategy made here starts TensorFlow's runtime: the recipe's thread pools first.
+    set_thread_counts(config.inter_op_parallelism_threads, config.intra_op_parallelism_threads)
+    strategy = make_strategy(args.get("strategy", "default"))
+    if args.get("late_threads"):  # pools asked for after the runtime started
+        config = config.replace(intra_op_parallelism_threads=args["late_threads"])
     callbacks = [KillAt(args["kill_at"])] if args.get("kill_at") else []
     compiled = []
     if args.get("count_forwards"):
@@ -105,6 +111,11 @@ def main():
     model = result.model
     if args.get("count_forwards"):
         print(f"compiled forwards: {len(compiled)}")
+    threading = tf.config.threading
+    print(
+        f"thread pools: inter {threading.get_inter_op_parallelism_threads()} "
+        f"intra {threading.get_intra_op_parallelism_threads()}"
+    )
     if args.get("dump"):
         arrays = {f"w{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(model.weights)}
         arrays["memory"] = keras.ops.convert_to_numpy(model.memory.memory)

@@ -120,6 +120,10 @@ def test_missing_data_exits_cleanly(tmp_path):
         ({"backbone": "resnet49"}, "--backbone='resnet49': one of resnet101"),
         ({"keep_checkpoints": -1}, "--keep_checkpoints=-1: an integer >= 0"),
         ({"dropout": 1.0}, "--dropout=1.0: a number in [0, 1)"),
+        (
+            {"intra_op_parallelism_threads": -1},
+            "--intra_op_parallelism_threads=-1: an integer >= 0",
+        ),
     ],
 )
 def test_every_field_is_checked_when_the_config_is_made(changes, message):

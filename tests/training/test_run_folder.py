@@ -60,3 +60,10 @@ def test_resume_with_another_config_is_refused_before_anything_is_written(tmp_pa
 def test_differences_ignore_bookkeeping_fields():
     assert config_differences({"lr": 1, "eval_flip": False}, {"lr": 1, "eval_flip": True}) == []
     assert config_differences({"lr": 1}, {"lr": 2}) == ["lr: 1 -> 2"]
+    # Thread pools are a device setting: a run written before they were fields (no
+    # key) or with other sizes resumes.
+    assert config_differences({"lr": 1}, {"lr": 1, "intra_op_parallelism_threads": 1}) == []
+    assert (
+        config_differences({"inter_op_parallelism_threads": 0}, {"inter_op_parallelism_threads": 4})
+        == []
+    )

@@ -124,6 +124,24 @@ def test_periodic_and_final_evaluations_share_one_traced_forward(tmp_path):
     assert "step 2: val mIoU" in proc.stdout and "step 4: val mIoU" in proc.stdout
     assert "mIoU" in proc.stdout.split("step 4: val mIoU")[1]  # the final report
     assert "compiled forwards: 1" in proc.stdout, proc.stdout[-2000:]
+    # The sample recipe's thread pools (one thread per op) were applied by `train`.
+    assert "thread pools: inter 0 intra 1" in proc.stdout, proc.stdout[-2000:]
+
+
+def test_thread_pools_that_cannot_apply_are_a_one_line_config_error(tmp_path):
+    # The caller started TensorFlow's runtime with other pools (a strategy made first).
+    proc = _run(
+        {
+            "strategy": "mirrored",
+            "late_threads": 3,
+            "config": {"run_dir": str(tmp_path), "max_steps": 2},
+        }
+    )
+    assert proc.returncode != 0
+    assert "--intra_op_parallelism_threads=3: TensorFlow's runtime has already started" in (
+        proc.stderr
+    ), proc.stderr[-3000:]
+    assert not (tmp_path / "config.json").exists()  # refused before the run folder
 
 
 def test_mirrored_strategy_two_logical_cpus(tmp_path):
