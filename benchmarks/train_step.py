@@ -3,7 +3,7 @@
     python benchmarks/train_step.py [--backbone resnet18_v1c] [--size 512] [--batch 1]
         [--classes 150] [--steps 3] [--warmup 1] [--backends tensorflow jax torch]
         [--jit off on] [--update_size 512] [--update_batch 1] [--share_step]
-        [--out benchmarks/results/train_step.json]
+        [--conv_path layer|conv] [--out benchmarks/results/train_step.json]
 
 The defaults are the CPU setting of the README (a ResNet-50 step at 512x512 takes
 minutes on 2 cores). On a GPU, the paper's shapes:
@@ -20,6 +20,10 @@ further steps are excluded and the median is reported. Peak memory: on GPU the d
 CPU the process's peak RSS (`ru_maxrss`) minus the RSS after building the
 model, i.e. what training adds.
 
+--conv_path conv sends every `MatmulConv2D` down `keras.layers.Conv2D`'s own path
+(the backend's convolution) instead of its per-shape choice (`layer`, the default,
+measured on CPUs): the comparison for an accelerator.
+
 FLOPs: forward FLOPs of both models from the TF graph (`flops.py`), at the
 benchmark size and at 512x512, with and without the aux head.
 
@@ -33,6 +37,7 @@ an extra MCIBI step timed at the update's shapes.
 """
 
 import argparse
+import collections
 import json
 import os
 import pathlib
@@ -99,6 +104,19 @@ def worker_step(spec):
     from _common import summary
     from _common import timed
 
+    from keras_memseg.layers import matmul_conv
+
+    if spec.get("conv_path") == "conv":
+        matmul_conv.strategy = lambda *args, **kwargs: "conv"
+    chosen = collections.Counter()  # what the MatmulConv2D layers computed with
+    layer_choice = matmul_conv.MatmulConv2D.strategy
+
+    def counted(layer, input_shape):
+        how = layer_choice(layer, input_shape)
+        chosen[how] += 1
+        return how
+
+    matmul_conv.MatmulConv2D.strategy = counted
     keras.utils.set_random_seed(0)
     x, y = random_batch(spec["batch"], spec["size"], spec["classes"])
     model = build_model(spec["model"], spec["backbone"], spec["classes"])
@@ -115,6 +133,7 @@ def worker_step(spec):
         "rss_after_build_mib": rss_built,
         "peak_rss_mib": peak_rss_mib(),
         "gpu_peak_mib": _gpu_peak_mib(keras.backend.backend()),
+        "conv_strategies": dict(sorted(chosen.items())),
     }
     result["train_peak_mib"] = (
         round(result["gpu_peak_mib"], 1)
@@ -260,6 +279,12 @@ def main(argv=None):
         help="also time the MCIBI step at --update_size/--update_batch",
     )
     parser.add_argument("--skip", nargs="*", default=[], choices=["flops", "update", "step"])
+    parser.add_argument(
+        "--conv_path",
+        choices=["layer", "conv"],
+        default="layer",
+        help="conv: every MatmulConv2D takes Conv2D's path (the backend's convolution)",
+    )
     parser.add_argument("--timeout", type=int, default=1800)
     parser.add_argument("--out", default=str(HERE / "results" / "train_step.json"))
     args = parser.parse_args(argv)
@@ -278,6 +303,7 @@ def main(argv=None):
         "warmup": args.warmup,
         "update_size": args.update_size,
         "update_batch": args.update_batch,
+        "conv_path": args.conv_path,
     }
     payload = {
         "benchmark": "train_step",
