@@ -1,13 +1,9 @@
 """benchmarks/inference.py: the #15 target verdicts, and a short run on a trained-model
 file with the bundled sample's frames (agreement over several real images)."""
 
-import json
-import subprocess
-import sys
-
 import numpy as np
 from benchmark_scripts import load_script
-from benchmark_scripts import script_path
+from benchmark_scripts import run_script
 
 
 def _rows(predict_ms, dynamic_ms, agreement):
@@ -64,10 +60,9 @@ def test_agreement_over_the_sample_frames_of_a_trained_model_file(tmp_path):
     model.memory.memory.assign(np.random.default_rng(0).standard_normal(model.memory.memory.shape))
     model.save(str(tmp_path / "m.keras"))
     out = tmp_path / "inference.json"
-    proc = subprocess.run(
+    proc, result = run_script(
+        "inference",
         [
-            sys.executable,
-            str(script_path("inference")),
             f"--model_file={tmp_path / 'm.keras'}",
             "--images=sample",
             "--agreement_images=3",
@@ -82,12 +77,8 @@ def test_agreement_over_the_sample_frames_of_a_trained_model_file(tmp_path):
             "saved_model",
             f"--out={out}",
         ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+        out,
     )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    result = json.loads(out.read_text())
     rows = result["results"]["file/32x32"]
     assert rows["tflite/none"]["agreement_images"] == 3
     # Float TFLite runs the same graph on the same 3 frames: labels agree up to

@@ -1,14 +1,8 @@
 """benchmarks/sample_recipe.py: the phase accounting, the target verdict, and a short
 run of the real recipe through its timers."""
 
-import json
-import subprocess
-import sys
-
 from benchmark_scripts import load_script
-from benchmark_scripts import script_path
-
-SCRIPT = script_path("sample_recipe")
+from benchmark_scripts import run_script
 
 
 def _load_script():
@@ -44,14 +38,7 @@ def test_a_short_run_of_the_recipe_through_the_timers(tmp_path):
     out = tmp_path / "r.json"
     flags = ["--max_steps=2", "--eval_every=0", "--checkpoint_every=1", "--export_dir="]
     flags += [f"--run_dir={tmp_path / 'run'}", "--max_eval_examples=2", "--show_dir=none"]
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--out", str(out), "--", *flags],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    result = json.loads(out.read_text())
+    proc, result = run_script("sample_recipe", ["--out", str(out), "--", *flags], out)
     phases = result["phases"]
     assert result["steps"] == 2 and 0.0 <= result["miou"] <= 1.0
     for name in ("startup", "setup", "first_step", "steps", "checkpoint_and_backup", "evaluation"):

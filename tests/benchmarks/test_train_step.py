@@ -1,19 +1,14 @@
 """benchmarks/train_step.py --conv_path conv: every MatmulConv2D of the timed step goes down
 Conv2D's path (the worker reports what each layer computed with)."""
 
-import json
-import subprocess
-import sys
-
-from benchmark_scripts import script_path
+from benchmark_scripts import run_script
 
 
 def _run(tmp_path, conv_path):
     out = tmp_path / f"{conv_path}.json"
-    proc = subprocess.run(
+    _, result = run_script(
+        "train_step",
         [
-            sys.executable,
-            str(script_path("train_step")),
             "--size=32",
             "--classes=3",
             "--steps=1",
@@ -28,12 +23,8 @@ def _run(tmp_path, conv_path):
             f"--conv_path={conv_path}",
             f"--out={out}",
         ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+        out,
     )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    result = json.loads(out.read_text())
     assert result["settings"]["conv_path"] == conv_path
     (row,) = [v for k, v in result["steps"].items() if "deeplabv3" in k]
     assert row["ok"] and row["median_ms"] > 0, row
