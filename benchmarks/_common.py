@@ -66,3 +66,25 @@ def current_rss_mib():
     with open("/proc/self/statm") as f:
         pages = int(f.read().split()[1])
     return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+
+
+def xplane_events(xspace_path, line_prefix):
+    """`(event name, milliseconds)` of every event on the host-CPU threads whose name
+    starts with `line_prefix` in a profiler XSpace file (`tf_Compute`: TensorFlow's
+    executor; `tf_XLA`: XLA's CPU runtime, as `jax.profiler` records it). Reading it
+    needs TensorFlow's `xplane_pb2`."""
+    try:
+        from tsl.profiler.protobuf import xplane_pb2
+    except ImportError:
+        from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    space = xplane_pb2.XSpace()
+    with open(xspace_path, "rb") as f:
+        space.ParseFromString(f.read())
+    for plane in space.planes:
+        if not plane.name.startswith("/host:CPU"):
+            continue
+        for line in plane.lines:
+            if line.name.startswith(line_prefix):
+                for event in line.events:
+                    yield plane.event_metadata[event.metadata_id].name, event.duration_ps / 1e9

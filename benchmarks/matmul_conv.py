@@ -304,35 +304,22 @@ def _op_profile(xspace_path, top):
     """
     import collections
 
-    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+    from _common import xplane_events
 
-    space = xplane_pb2.XSpace()
-    with open(xspace_path, "rb") as f:
-        space.ParseFromString(f.read())
     by_type, by_scope = collections.Counter(), collections.Counter()
     total = 0.0
-    for plane in space.planes:
-        if not plane.name.startswith("/host:CPU"):
+    for name, ms in xplane_events(xspace_path, "tf_Compute"):
+        if ":" not in name or "::" in name:
             continue
-        for line in plane.lines:
-            if not line.name.startswith("tf_Compute"):
-                continue
-            for event in line.events:
-                name = plane.event_metadata[event.metadata_id].name
-                if ":" not in name or "::" in name:
-                    continue
-                op_name, op_type = name.rsplit(":", 1)
-                ms = event.duration_ps / 1e9
-                total += ms
-                by_type[op_type] += ms
-                parts = [
-                    p
-                    for p in op_name.split("/")
-                    if p not in ("StatefulPartitionedCall", "PartitionedCall")
-                ]
-                direction = "bwd" if parts and parts[0] == "gradient_tape" else "fwd"
-                parts = parts[1:] if direction == "bwd" else parts
-                by_scope[f"{direction} {'/'.join(parts[:3])}"] += ms
+        op_name, op_type = name.rsplit(":", 1)
+        total += ms
+        by_type[op_type] += ms
+        parts = [
+            p for p in op_name.split("/") if p not in ("StatefulPartitionedCall", "PartitionedCall")
+        ]
+        direction = "bwd" if parts and parts[0] == "gradient_tape" else "fwd"
+        parts = parts[1:] if direction == "bwd" else parts
+        by_scope[f"{direction} {'/'.join(parts[:3])}"] += ms
     return {
         "op_ms_total": round(total, 1),
         "by_type": {k: round(v, 1) for k, v in by_type.most_common(top)},
