@@ -8,6 +8,16 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import pytest
 
+# Grappler (TensorFlow's graph optimiser) off in the test processes: a test traces a
+# fresh train step of a tiny model almost every time, and optimising its ~12k-node
+# graph costs more than running it. Grappler only rewrites a graph into an equivalent
+# one (fusions, folding); what users run, with it on, is covered by the tests that
+# train in a subprocess (recipes, trainer, backends, benchmarks).
+if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+    import tensorflow as _tf
+
+    _tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+
 
 def pytest_addoption(parser):
     parser.addoption(

@@ -19,7 +19,10 @@ class TorchSGD(keras.optimizers.Optimizer):
     keras_memseg: `model.compile(weight_decay=...)`. When any gradient of a step holds
     NaN/inf (on any replica), or the rate is not finite, no variable and no momentum
     buffer is updated at all: a bad batch never reaches the weights, even through
-    the variables whose own gradient happens to be finite.
+    the variables whose own gradient happens to be finite. On TensorFlow each
+    variable's update is one fused `ResourceApplyMomentum` kernel (the same
+    arithmetic; `keras_memseg.optimizers.tf_momentum`); on JAX and PyTorch it is
+    written with `keras.ops`.
 
     Args:
         learning_rate: a float or a `keras.optimizers.schedules.LearningRateSchedule`.
@@ -71,10 +74,12 @@ class TorchSGD(keras.optimizers.Optimizer):
             )
         else:
             self._step_is_finite = None
+        self._fused_scalars = {}
         try:
             return super().apply(grads, trainable_variables)
         finally:
             self._step_is_finite = None
+            self._fused_scalars = None
 
     def update_step(self, gradient, variable, learning_rate):
         lr = ops.cast(learning_rate, variable.dtype)
@@ -84,6 +89,9 @@ class TorchSGD(keras.optimizers.Optimizer):
         finite = getattr(self, "_step_is_finite", None)
         if finite is None:  # called outside `apply`
             finite = ops.all(ops.isfinite(gradient)) & ops.isfinite(lr)
+        if self.momentum and keras.backend.backend() == "tensorflow":
+            self._fused_update(gradient, variable, lr, finite)
+            return
         # Values, not Variables, in `where` (JAX's stateless apply cannot trace those).
         value = ops.convert_to_tensor(variable)
         if not self.momentum:
@@ -95,6 +103,21 @@ class TorchSGD(keras.optimizers.Optimizer):
         step = gradient + self.momentum * new_buf if self.nesterov else new_buf
         self.assign(momentum, ops.where(finite, new_buf, buf))
         self.assign(variable, ops.where(finite, value - lr * step, value))
+
+    def _fused_update(self, gradient, variable, lr, finite):
+        """TensorFlow: the same update as one fused kernel per variable (see
+        `keras_memseg.optimizers.tf_momentum`). Inside `apply`, the step's rate and
+        momentum factor are built once per dtype instead of once per variable."""
+        from keras_memseg.optimizers import tf_momentum
+
+        cache = getattr(self, "_fused_scalars", None)  # a dict only inside `apply`
+        scalars = cache.get(str(variable.dtype)) if cache is not None else None
+        if scalars is None:
+            scalars = tf_momentum.step_scalars(lr, self.momentum, finite, variable.dtype)
+            if cache is not None:
+                cache[str(variable.dtype)] = scalars
+        buffer = self.momentums[self._get_variable_index(variable)]
+        tf_momentum.apply_momentum(variable, buffer, gradient, *scalars, finite, self.nesterov)
 
     def get_config(self):
         config = super().get_config()

@@ -1,6 +1,7 @@
 """Training callbacks (TensorFlow): step-exact backup/restore, step checkpoints, the
 non-finite monitor, TensorBoard scalars, periodic evaluation."""
 
+import filecmp
 import glob
 import json
 import os
@@ -204,7 +205,14 @@ class StepBackupAndRestore(keras.callbacks.Callback):
         staging = tempfile.mkdtemp(prefix=".tmp-", dir=self.backup_dir)
         try:
             _save_state(self.model, staging, step, weights_from=copy_from)
-            if not verify_weights_file(os.path.join(staging, "state.weights.h5")):
+            written = os.path.join(staging, "state.weights.h5")
+            # A copy of the checkpoint (read back when it was written) is checked byte
+            # for byte against it; a fresh save is read back as HDF5.
+            if not (
+                filecmp.cmp(copy_from, written, shallow=False)
+                if copy_from
+                else verify_weights_file(written)
+            ):
                 raise OSError(f"backup of step {step} did not read back")
             target = os.path.join(self.backup_dir, f"step-{step:08d}")
             if os.path.exists(target):

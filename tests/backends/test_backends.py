@@ -26,11 +26,14 @@ TRAINING = [
     "memory_update",
     "fit_eager",
     "fit_compiled",
-    "nonfinite",
     "callback",
     "save",
 ]
-EXTRA = {"tensorflow": ["fit_xla"]}
+# TensorFlow's `nonfinite` check is the main suite's own TF tests (same model, same
+# assertions): tests/models/test_memory_segmenter.py
+# test_a_non_finite_batch_changes_nothing_but_the_counter and
+# test_memory_loss_before_its_start_leaves_no_trace.
+EXTRA = {"tensorflow": ["fit_xla"], "jax": ["nonfinite"], "torch": ["nonfinite"]}
 
 
 def run_checks(backend, checks, out=None, timeout=600, devices=None):

@@ -1,5 +1,9 @@
 """TorchSGD against PyTorch's own `torch.optim.SGD` on a changing learning rate."""
 
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -84,3 +88,47 @@ def test_opposite_infinities_or_a_non_finite_rate_skip_the_step(bad):
     opt.apply(grads, [a, b])
     for before, after in zip(state, [a, b, *opt.momentums]):
         np.testing.assert_array_equal(before, after.numpy())
+
+
+def test_mirrored_strategy_replicas_match_numpy_sgd():
+    """TensorFlow's fused update inside `Strategy.update` on 2 logical CPUs: every
+    replica's copy equals a NumPy transcription of torch's SGD on the summed
+    gradients, a NaN on one replica skips the step on both (see the script)."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("tf.distribute")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mirrored_sgd_check.py")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(script)))
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env["PYTHONPATH"] = os.pathsep.join([root, env.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, script], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
+    assert proc.stdout.count("max abs err") == 4, proc.stdout
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_a_traced_step_matches_the_eager_update(nesterov):
+    """The update inside a compiled function (TensorFlow: the fused kernel in a graph)
+    gives what the eager update gives, a skipped NaN step included."""
+    rng = np.random.default_rng(3)
+    w0 = rng.normal(size=(5, 3)).astype("float32")
+    grads = rng.normal(size=(4, 5, 3)).astype("float32")
+    grads[1, 0, 0] = np.nan
+    eager, traced = keras.Variable(w0), keras.Variable(w0)
+    eager_opt = TorchSGD(PolyDecay(0.1, total_steps=4), momentum=0.9, nesterov=nesterov)
+    traced_opt = TorchSGD(PolyDecay(0.1, total_steps=4), momentum=0.9, nesterov=nesterov)
+    traced_opt.build([traced])
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        apply = tf.function(lambda g: traced_opt.apply([g], [traced]))
+    else:
+        apply = lambda g: traced_opt.apply([g], [traced])  # noqa: E731
+    for g in grads:
+        eager_opt.apply([g], [eager])
+        apply(g)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(traced), keras.ops.convert_to_numpy(eager), rtol=0, atol=1e-7
+    )
+    assert np.isfinite(keras.ops.convert_to_numpy(traced)).all()

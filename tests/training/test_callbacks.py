@@ -59,17 +59,24 @@ def test_backup_round_trip_includes_rng_and_restore_is_exact(tmp_path):
     assert sorted(os.listdir(tmp_path / "backup")) == ["step-00000002"]
 
 
-def test_backup_at_a_checkpointed_step_copies_the_checkpoint_instead_of_saving_again(tmp_path):
-    model = _model()
-    saves = []
-    save_weights = model.save_weights
-    model.save_weights = lambda path, **kw: (saves.append(path), save_weights(path, **kw))
+def _checkpointed_at_step_2(model, tmp_path):
+    """A checkpoint (every 2 steps) and a backup tied to it; the checkpoint of step 2
+    written, the backup not yet."""
     checkpoint = StepCheckpoint(str(tmp_path / "ckpt"), 2, 10)
     backup = StepBackupAndRestore(str(tmp_path / "backup"), 2, 10, checkpoint=checkpoint)
     for callback in (checkpoint, backup):
         callback.set_model(model)
     _step_to(model, 2)
     checkpoint.on_train_batch_end(0)
+    return checkpoint, backup
+
+
+def test_backup_at_a_checkpointed_step_copies_the_checkpoint_instead_of_saving_again(tmp_path):
+    model = _model()
+    saves = []
+    save_weights = model.save_weights
+    model.save_weights = lambda path, **kw: (saves.append(path), save_weights(path, **kw))
+    checkpoint, backup = _checkpointed_at_step_2(model, tmp_path)
     backup.on_train_batch_end(0)
     assert len(saves) == 1  # the checkpoint's; the backup copied it
     state = tmp_path / "backup" / "step-00000002" / "state.weights.h5"
@@ -86,6 +93,21 @@ def test_backup_at_a_checkpointed_step_copies_the_checkpoint_instead_of_saving_a
     checkpoint.on_train_batch_end(0)
     backup.on_train_batch_end(0)
     assert len(saves) == 2 and (tmp_path / "backup" / "step-00000004").is_dir()
+
+
+def test_a_torn_copy_of_the_checkpoint_is_caught_and_leaves_no_backup(tmp_path, monkeypatch):
+    from keras_memseg.training import callbacks
+
+    _, backup = _checkpointed_at_step_2(_model(), tmp_path)
+
+    def torn_copy(source, target):  # a disk that took half the bytes
+        with open(source, "rb") as f, open(target, "wb") as out:
+            out.write(f.read()[: os.path.getsize(source) // 2])
+
+    monkeypatch.setattr(callbacks.shutil, "copyfile", torn_copy)
+    with pytest.raises(OSError, match="backup of step 2 did not read back"):
+        backup.on_train_batch_end(0)
+    assert os.listdir(tmp_path / "backup") == []  # no step folder, no staging folder
 
 
 def test_keeps_the_newest_two_and_never_writes_a_non_finite_state(tmp_path):
