@@ -20,9 +20,10 @@ class TorchSGD(keras.optimizers.Optimizer):
     NaN/inf (on any replica), or the rate is not finite, no variable and no momentum
     buffer is updated at all: a bad batch never reaches the weights, even through
     the variables whose own gradient happens to be finite. On TensorFlow each
-    variable's update is one fused `ResourceApplyMomentum` kernel (the same
-    arithmetic; `keras_memseg.optimizers.tf_momentum`); on JAX and PyTorch it is
-    written with `keras.ops`.
+    variable's update is one fused `ResourceApplyMomentum` kernel (the same formula:
+    bit-identical without Nesterov, within an ulp with it;
+    `keras_memseg.optimizers.tf_momentum`); on JAX and PyTorch it is written with
+    `keras.ops`.
 
     Args:
         learning_rate: a float or a `keras.optimizers.schedules.LearningRateSchedule`.

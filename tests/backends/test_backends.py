@@ -29,8 +29,8 @@ TRAINING = [
     "callback",
     "save",
 ]
-# TensorFlow's `nonfinite` check is the main suite's own TF tests (same model, same
-# assertions): tests/models/test_memory_segmenter.py
+# TensorFlow's `nonfinite` check: the main suite's TF tests check the same two
+# properties on the same kind of tiny model: tests/models/test_memory_segmenter.py
 # test_a_non_finite_batch_changes_nothing_but_the_counter and
 # test_memory_loss_before_its_start_leaves_no_trace.
 EXTRA = {"tensorflow": ["fit_xla"], "jax": ["nonfinite"], "torch": ["nonfinite"]}
