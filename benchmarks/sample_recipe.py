@@ -5,7 +5,7 @@
 
 Runs the sample recipe exactly as `python recipes/train_sample.py` does (same flags,
 defaults and seed; its run folder and export go to a temporary folder unless the
-recipe flags say otherwise) with timers around its phases: start-up (imports), setup
+recipe flags say otherwise, and removed at the end) with timers around its phases: start-up (imports), setup
 (data, model build), the first training step (tracing and graph optimisation of the
 train step included), the steady steps, checkpoints and backups, periodic and final
 evaluations, `model.save` and the SavedModel export. Writes the phases, the final
@@ -21,6 +21,7 @@ import functools
 import json
 import os
 import pathlib
+import shutil
 import sys
 import tempfile
 import time
@@ -199,6 +200,9 @@ def main(argv=None):
     except SystemExit as exit_:
         if exit_.code not in (0, None):
             raise
+    finally:
+        # The default run folder and export are scratch: timed, then removed.
+        shutil.rmtree(scratch, ignore_errors=True)
     total = time.perf_counter() - STARTED
     if not reports:
         raise SystemExit("the recipe did not train (see its output above)")

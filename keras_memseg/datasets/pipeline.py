@@ -88,8 +88,20 @@ def augment_example(example, seed, config):
 
 
 def _with_options(ds, auto_shard_policy):
+    """Deterministic, sharded as asked, and without tf.data's model autotuning.
+
+    Autotuning off: its optimisation thread wakes after 10, 20, 40, ... ms (doubling
+    up to a minute), and deleting the iterator waits for that wake-up, so a `fit`
+    call (the trainer runs one per checkpoint segment) or an evaluation pass that ends
+    between two wake-ups idles until the next one: a segment of 5.2 to 10.2 s takes
+    10.23 s, one of 10.3 to 20.4 s takes 20.47 s, with both cores idle meanwhile.
+    `AUTOTUNE` parallelism then means one call per core and the prefetch buffer still
+    grows on demand (tf.data's legacy prefetch autotuner), which keeps up with these
+    pipelines (`benchmarks/data_pipeline.py`).
+    """
     options = tf.data.Options()
     options.deterministic = True
+    options.autotune.enabled = False
     options.experimental_distribute.auto_shard_policy = auto_shard_policy
     return ds.with_options(options)
 

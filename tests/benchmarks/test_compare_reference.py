@@ -253,8 +253,8 @@ def test_ratios_and_target_verdicts():
     runs = {
         "reference_torch": {"mcibi": ok(2000.0), "deeplabv3": ok(1500.0)},
         "ours_tf": {
-            "mcibi": {**ok(1000.0), "forward_gflops": 130.0},
-            "deeplabv3": {**ok(800.0), "forward_gflops": 100.0},
+            "mcibi": {**ok(1000.0), "forward_gflops": 130.0, "forward_gflops_computed": 110.0},
+            "deeplabv3": {**ok(800.0), "forward_gflops": 100.0, "forward_gflops_computed": 75.0},
         },
         "ours_tf_xla": {"mcibi": ok(1100.0), "deeplabv3": ok(700.0)},
         "ours_jax": {"mcibi": {"ok": False, "error": "boom"}, "deeplabv3": ok(1200.0)},
@@ -266,6 +266,7 @@ def test_ratios_and_target_verdicts():
         "speedup_vs_authors_mcibi": 2.0,
         "speedup_vs_authors_deeplabv3": 1.875,
         "flop_ratio_mcibi_over_deeplabv3": 1.3,
+        "computed_flop_ratio_mcibi_over_deeplabv3": 1.467,  # 110 / 75
     }
     assert derived["ours_tf_xla"]["xla_over_tf_mcibi"] == 1.1
     assert derived["ours_tf_xla"]["xla_over_tf_deeplabv3"] == 0.875
@@ -297,6 +298,9 @@ def test_ratios_and_target_verdicts():
     )
     assert verdicts[f"ours_tf {measured} (1.250)"] == "PASS"
     assert verdicts[f"ours_tf_xla {measured} (1.571)"] == "FAIL"
+    # The ratio of the work as computed is reported beside them, as information only.
+    info = [line for line in lines if line.startswith("info: ")]
+    assert len(info) == 1 and "as computed" in info[0] and ": 1.467;" in info[0]
 
 
 def test_compile_adapter_uses_the_new_api_and_falls_back_to_the_old():

@@ -74,6 +74,20 @@ def test_shard_policy_is_set():
     )
 
 
+def test_model_autotuning_is_off_in_both_pipelines():
+    # With it on, deleting an iterator waits for the autotuner's next wake-up (10 ms
+    # doubling): the trainer's 6-7 s fit segments on the sample took 10.23 s each
+    # (benchmarks/sample_recipe.py, issue #15 note). Deterministic order is kept too.
+    ds, _ = _toy()
+    pipes = (
+        train_pipeline(ds, AugmentConfig(crop_size=(32, 32)), 2, seed=0),
+        eval_pipeline(ds, (100, 80)),
+    )
+    for pipe in pipes:
+        assert pipe.options().autotune.enabled is False
+        assert pipe.options().deterministic is True
+
+
 def test_eval_keeps_original_label():
     ds, labels = _toy(3)
     out = list(eval_pipeline(ds, (100, 80), keep_ratio=True))
