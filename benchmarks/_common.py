@@ -6,6 +6,8 @@ import resource
 import statistics
 import time
 
+CPU_FLAGS_OF_NOTE = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+
 
 def hardware():
     """CPU model, core count, memory and GPUs (if TensorFlow sees any), as a dict."""
@@ -19,6 +21,11 @@ def hardware():
             for line in f:
                 if line.startswith("model name"):
                     info["cpu"] = line.split(":", 1)[1].strip()
+                if line.startswith("flags"):
+                    # The VM's CPU reads "AMD EPYC" on hosts with and without AVX-512,
+                    # whose oneDNN kernels (and timings) differ.
+                    flags = set(line.split(":", 1)[1].split())
+                    info["cpu_flags"] = [f for f in CPU_FLAGS_OF_NOTE if f in flags]
                     break
         with open("/proc/meminfo") as f:
             kb = int(f.readline().split()[1])

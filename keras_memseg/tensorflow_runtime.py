@@ -8,6 +8,12 @@ matmuls), and oneDNN's matmul runs at about 1.5x Eigen's rate on a 2-core AMD EP
 (`benchmarks/matmul_conv.py`); the training step of an R50 MCIBI model is ~1.3x
 faster end to end (`benchmarks/compare_reference.py`). Results differ from Eigen's
 by float32 rounding only (the parity tests against the authors' outputs hold either way).
+
+On CPUs with AVX-512, oneDNN's AVX-512 kernels in TensorFlow 2.21 (oneDNN 3.7)
+corrupt the heap when these models train at batch size 1 (segmentation faults and
+glibc aborts in `fit`, issue #34, on an Intel Xeon with AVX-512 VNNI; fine with
+oneDNN off, fine at batch 2, fine on AVX2 CPUs, where oneDNN picks other kernels for
+the same shapes). `cap_onednn_isa` keeps oneDNN on its AVX2 kernels there.
 """
 
 import os
@@ -32,6 +38,57 @@ def prefer_onednn():
     if "tensorflow" not in sys.modules:
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     return os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1"
+
+
+# The environment variables oneDNN reads for its highest instruction set, newest first.
+ONEDNN_ISA_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+# The cap on CPUs with AVX-512: the kernels the batch-1 training runs with on AVX2
+# CPUs (`benchmarks/onednn.py`, `tests/models/test_batch_one.py`).
+ONEDNN_ISA_CAP = "AVX2"
+
+
+def cpu_flags(path="/proc/cpuinfo"):
+    """The CPU's feature flags (`avx2`, `avx512f`, ...) as a frozenset; empty where
+    the system does not list them (no `/proc/cpuinfo`: macOS, Windows)."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cap_onednn_isa(flags=None, environ=None):
+    """Keeps oneDNN on its AVX2 kernels on a CPU with AVX-512, unless the user chose.
+
+    oneDNN reads `ONEDNN_MAX_CPU_ISA` when it creates its first kernel, so this
+    works after `import tensorflow` too, as long as no TensorFlow op has run yet
+    (it is called by `import keras_memseg`). A value the user set in
+    `ONEDNN_MAX_CPU_ISA` or `DNNL_MAX_CPU_ISA` (e.g. `ALL` to let oneDNN use
+    AVX-512 and AMX) is kept. Why: see the module docstring (issue #34).
+
+    Args:
+        flags: the CPU's feature flags; `cpu_flags()` when None.
+        environ: the environment to set; `os.environ` when None.
+
+    Returns:
+        The cap set now (`"AVX2"`), or None when nothing was set (no AVX-512, or
+        the user's own setting).
+
+    Example:
+    >>> cap_onednn_isa(flags={"avx2", "avx512f"}, environ={})
+    'AVX2'
+    >>> cap_onednn_isa(flags={"avx2", "avx512f"}, environ={"ONEDNN_MAX_CPU_ISA": "ALL"})
+    >>> cap_onednn_isa(flags={"avx2", "fma"}, environ={})
+    """
+    environ = os.environ if environ is None else environ
+    flags = cpu_flags() if flags is None else flags
+    if "avx512f" not in flags or any(name in environ for name in ONEDNN_ISA_VARIABLES):
+        return None
+    environ["ONEDNN_MAX_CPU_ISA"] = ONEDNN_ISA_CAP
+    return ONEDNN_ISA_CAP
 
 
 def set_thread_counts(inter_op=0, intra_op=0):

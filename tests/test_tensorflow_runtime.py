@@ -85,3 +85,54 @@ def test_set_thread_counts_applies_before_the_runtime_and_refuses_after():
         "intra_op_parallelism_threads=2: TensorFlow's runtime has already started in this "
         "process with 1; set it before the first TensorFlow op runs"
     )
+
+
+ISA_PROBE = """
+import os
+import tensorflow as tf
+import keras_memseg
+from keras_memseg import tensorflow_runtime as runtime
+# Pretend the CPU has AVX-512 (on one that has it, the import above already capped it);
+# no TensorFlow op has run yet, so oneDNN has not read its ISA setting.
+runtime.cap_onednn_isa(flags={"avx2", "avx512f"})
+print("VARIABLE", os.environ.get("ONEDNN_MAX_CPU_ISA"), flush=True)
+tf.linalg.matmul(tf.ones((2, 1, 3, 4)), tf.ones((4, 5)))  # a oneDNN matmul
+"""
+
+
+@pytest.mark.parametrize(
+    "user_value, expected_variable, expected_isa",
+    [
+        (None, "AVX2", "isa:Intel AVX2"),  # capped after `import tensorflow`: still in time
+        ("SSE41", "SSE41", "isa:Intel SSE4.1"),  # the user's choice is kept
+    ],
+)
+def test_onednn_isa_cap_reaches_onednn(user_value, expected_variable, expected_isa):
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+    }
+    env.update(
+        KERAS_BACKEND="tensorflow",
+        TF_CPP_MIN_LOG_LEVEL="3",
+        TF_ENABLE_ONEDNN_OPTS="1",
+        ONEDNN_VERBOSE="1",
+        PYTHONPATH=ROOT,
+    )
+    if user_value is not None:
+        env["ONEDNN_MAX_CPU_ISA"] = user_value
+    proc = subprocess.run(
+        [sys.executable, "-c", ISA_PROBE], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"VARIABLE {expected_variable}" in proc.stdout
+    isa = [line for line in proc.stdout.splitlines() if ",isa:" in line]
+    assert isa and isa[0].endswith(expected_isa), isa
+
+
+def test_cpu_flags_reads_the_flags_line(tmp_path):
+    from keras_memseg.tensorflow_runtime import cpu_flags
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: X\nflags\t\t: fpu avx2 avx512f avx512_vnni\n")
+    assert cpu_flags(str(info)) == {"fpu", "avx2", "avx512f", "avx512_vnni"}
+    assert cpu_flags(str(tmp_path / "missing")) == frozenset()

@@ -1,0 +1,238 @@
+"""TensorFlow's oneDNN kernels on this CPU: does training survive at batch 1, and is it faster?
+
+Trains the bundled sample's model (dilated ResNet-18 V1c, 16 base channels, MCIBI and its
+DeepLabV3 baseline) at 128x128 in a fresh subprocess per setting, model and batch size,
+and reports for each: how the process ended (a native crash is a negative exit status:
+-11 SIGSEGV, -6 SIGABRT) and the median training-step time after warm-up. Settings:
+
+- `eigen`: `TF_ENABLE_ONEDNN_OPTS=0` (TensorFlow's default on AMD and older Intel CPUs);
+- `onednn`: `TF_ENABLE_ONEDNN_OPTS=1` with the instruction set `import keras_memseg`
+  leaves to oneDNN (capped at AVX2 on AVX-512 CPUs, `cap_onednn_isa`);
+- `onednn_all` (AVX-512 CPUs only): `TF_ENABLE_ONEDNN_OPTS=1`, `ONEDNN_MAX_CPU_ISA=ALL`,
+  i.e. oneDNN's AVX-512 kernels, as TensorFlow runs them without keras_memseg.
+
+The settings alternate within each round (`--rounds`), so machine drift hits all of them.
+Writes `benchmarks/results/onednn.{json,md}` (hardware, load average, command, commit).
+
+    python benchmarks/onednn.py                       # the table in the README
+    python benchmarks/onednn.py --batches 1 --steps 1 --warmup 0 --rounds 1  # crash probe
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+MODELS = ("deeplabv3", "mcibi")
+
+
+def settings_for(flags):
+    settings = {
+        "eigen": {"TF_ENABLE_ONEDNN_OPTS": "0"},
+        "onednn": {"TF_ENABLE_ONEDNN_OPTS": "1"},
+    }
+    if "avx512f" in flags:
+        settings["onednn_all"] = {"TF_ENABLE_ONEDNN_OPTS": "1", "ONEDNN_MAX_CPU_ISA": "ALL"}
+    return settings
+
+
+def worker(spec):
+    import keras
+    import numpy as np
+    from _common import summary
+    from _common import timed
+    from tensorflow.python.util import _pywrap_util_port
+
+    import keras_memseg  # noqa: F401  (oneDNN settings before the first op)
+    from keras_memseg.backbones import DilatedResNetBackbone
+    from keras_memseg.models import DeepLabV3
+    from keras_memseg.models import MemorySegmenter
+    from keras_memseg.optimizers import TorchSGD
+
+    keras.utils.set_random_seed(0)
+    backbone = DilatedResNetBackbone(
+        depth=18, output_stride=8, base_channels=spec.get("base_channels", 16)
+    )
+    kw = dict(num_classes=11, feats_channels=32, aux_channels=32)
+    if spec["model"] == "mcibi":
+        model = MemorySegmenter(backbone, transform_channels=16, **kw)
+    else:
+        model = DeepLabV3(backbone, **kw)
+    model.compile(optimizer=TorchSGD(0.01, momentum=0.9))
+    rng = np.random.default_rng(0)
+    batch, size = spec["batch"], spec["size"]
+    x = rng.random((batch, size, size, 3)).astype("float32")
+    y = rng.integers(0, 11, (batch, size, size)).astype("int32")
+    started = time.perf_counter()
+    model.train_on_batch(x, y)  # tracing and the first step
+    first = time.perf_counter() - started
+    times = timed(lambda: model.train_on_batch(x, y), spec["steps"], spec["warmup"])
+    result = {
+        "ok": True,
+        "onednn_enabled": bool(_pywrap_util_port.IsMklEnabled()),
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+        "first_step_s": round(first, 2),
+        **summary(times),
+    }
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def run_worker(spec, env_extra, timeout):
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+    }
+    env.update(env_extra, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    cmd = [sys.executable, __file__, "--worker", json.dumps(spec)]
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "exit": None, "error": f"timed out after {timeout} s"}
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return {**json.loads(line[len("RESULT ") :]), "exit": proc.returncode}
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-2:]
+    return {"ok": False, "exit": proc.returncode, "error": " | ".join(tail)[-300:]}
+
+
+def _commit():
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        return out.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+    except OSError:
+        return None
+
+
+def table(payload):
+    lines = [
+        f"oneDNN on {payload['hardware']['cpu']} ({payload['hardware']['cpu_count']} cores), "
+        f"commit {payload['commit']}, load {payload['load_average_at_start']} -> "
+        f"{payload['load_average_at_end']}",
+        "",
+        f"`{payload['command']}`",
+        "",
+        "| setting | model | batch | exits | median step (ms), per round | first step (s) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, rows in payload["runs"].items():
+        setting, model, batch = key.split("/")
+        exits = ", ".join(str(r.get("exit")) for r in rows)
+        medians = " / ".join(str(r["median_ms"]) if r.get("ok") else "crash" for r in rows)
+        firsts = " / ".join(str(r["first_step_s"]) if r.get("ok") else "-" for r in rows)
+        lines.append(f"| {setting} | {model} | {batch} | {exits} | {medians} | {firsts} |")
+    lines.append("")
+    for line in payload["derived"]:
+        lines.append(f"- {line}")
+    return "\n".join(lines) + "\n"
+
+
+def derive(runs, settings):
+    out = []
+    for model in MODELS:
+        for batch in sorted({int(k.split("/")[2]) for k in runs}):
+            medians = {}
+            for setting in settings:
+                rows = [r for r in runs.get(f"{setting}/{model}/{batch}", []) if r.get("ok")]
+                if rows:
+                    medians[setting] = statistics.median(r["median_ms"] for r in rows)
+            if "eigen" in medians and "onednn" in medians:
+                out.append(
+                    f"{model} batch {batch}: oneDNN (as keras_memseg sets it) step "
+                    f"{medians['onednn']:.0f} ms vs Eigen {medians['eigen']:.0f} ms "
+                    f"({medians['eigen'] / medians['onednn']:.2f}x)"
+                )
+    crashed = [k for k, rows in runs.items() if any(r.get("exit") not in (0,) for r in rows)]
+    out.append("native crashes or failures: " + (", ".join(crashed) if crashed else "none"))
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--base_channels", type=int, default=16)
+    parser.add_argument(
+        "--settings", nargs="+", help="a subset of eigen, onednn, onednn_all (default: all)"
+    )
+    parser.add_argument("--timeout", type=int, default=900)
+    parser.add_argument("--out", default=str(HERE / "results" / "onednn.json"))
+    args = parser.parse_args(argv)
+    if args.worker:
+        return worker(json.loads(args.worker))
+
+    from _common import hardware
+
+    from keras_memseg.tensorflow_runtime import cpu_flags
+
+    flags = cpu_flags()
+    settings = settings_for(flags)
+    if args.settings:
+        unknown = sorted(set(args.settings) - set(settings))
+        if unknown:
+            parser.error(f"--settings: {unknown} not among {sorted(settings)} on this CPU")
+        settings = {name: settings[name] for name in args.settings}
+    payload = {
+        "benchmark": "onednn",
+        "command": " ".join(["python", "benchmarks/onednn.py"] + sys.argv[1:]),
+        "commit": _commit(),
+        "hardware": hardware(),
+        "avx512f": "avx512f" in flags,
+        "python": platform.python_version(),
+        "settings": settings,
+        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
+        "runs": {},
+    }
+    for round_ in range(args.rounds):
+        for batch in args.batches:
+            for model in args.models:
+                for setting, env_extra in settings.items():
+                    spec = {
+                        "model": model,
+                        "batch": batch,
+                        "size": args.size,
+                        "steps": args.steps,
+                        "warmup": args.warmup,
+                        "base_channels": args.base_channels,
+                    }
+                    row = run_worker(spec, env_extra, args.timeout)
+                    payload["runs"].setdefault(f"{setting}/{model}/{batch}", []).append(row)
+                    print(
+                        f"[{time.strftime('%H:%M:%S')}] round {round_ + 1} {setting} {model} "
+                        f"batch {batch}: exit {row.get('exit')} "
+                        f"{row.get('median_ms', row.get('error'))}",
+                        flush=True,
+                    )
+    payload["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
+    payload["derived"] = derive(payload["runs"], settings)
+    out = pathlib.Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(payload, indent=2) + "\n")
+    out.with_suffix(".md").write_text(table(payload))
+    print(table(payload))
+    print(f"wrote {out} and {out.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()
