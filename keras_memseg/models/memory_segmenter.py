@@ -343,12 +343,17 @@ class MemorySegmenter(Segmenter):
         in_range = self.labels_in_range(labels)
         # A batch with non-finite values is skipped (counted); one with labels out of
         # range is skipped too, then refused by `checked_labels`.
-        finite = ops.logical_and(self.batch_is_finite(x, y_pred), in_range)
         update = y_pred.get("memory_update")
         if update is None:  # a forward pass without labels: update here
             # Everything derived from the step counter is read before the update: on
             # TensorFlow a variable read placed after its assign sees the new value.
             step = ops.convert_to_tensor(self.memory.num_updates) - self._step_offset
+            # A NaN momentum (e.g. tied to a NaN learning rate) counts as non-finite.
+            extra = [self.momentum_at(step)]
+        else:  # the memory as the forward pass updated it must be finite too
+            extra = [update["memory"]]
+        finite = ops.logical_and(self.batch_is_finite(x, y_pred, extra), in_range)
+        if update is None:
             new_memory = self._update_memory(y_pred["features"], labels, step, finite)
         else:  # updated in the forward pass; undone if the batch is not finite
             step, new_memory = update["step"], update["memory"]
@@ -363,7 +368,7 @@ class MemorySegmenter(Segmenter):
         self.restore_state_unless(finite, y_pred.get("state", []))
         # Bad labels are refused here, after the state above was put back.
         losses.update(self.classification_losses(self.checked_labels(labels, training), y_pred))
-        return self.total_loss(losses, training)
+        return self.skipped_unless(finite, self.total_loss(losses, training))
 
     def _stateful_layers(self):
         return [self.memory]

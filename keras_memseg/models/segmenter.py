@@ -34,6 +34,7 @@ from keras_memseg.losses.label_checks import check_label_shape
 from keras_memseg.losses.label_checks import labels_in_range
 from keras_memseg.losses.label_checks import to_class_id_map
 from keras_memseg.optimizers import TorchSGD
+from keras_memseg.optimizers import finite_step
 
 # The cross-entropy terms: loss name -> key of the prediction in the training outputs.
 CE_TERMS = {"stage2": "logits", "stage1": "stage1", "aux": "aux"}
@@ -253,6 +254,8 @@ class Segmenter(keras.Model):
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
         if optimizer == "auto":
             optimizer = TorchSGD(0.01, momentum=0.9)
+        # A finite learning rate; NaN/inf gradients skip the step, whatever optimizer.
+        optimizer = finite_step.guard(optimizer, self.dtype_policy)
         if loss in ("auto", None):
             loss = None
         elif not callable(loss):
@@ -290,11 +293,12 @@ class Segmenter(keras.Model):
         in_range = self.labels_in_range(labels)
         if not isinstance(y_pred, dict):  # evaluate() on plain logits
             y_pred = {"logits": y_pred}
+        finite = None
         if training:
             finite = self.batch_is_finite(x, y_pred)
             self.restore_state_unless(ops.logical_and(finite, in_range), y_pred.get("state", []))
         losses = self.classification_losses(self.checked_labels(labels, training), y_pred)
-        return self.total_loss(losses, training)
+        return self.skipped_unless(finite, self.total_loss(losses, training))
 
     # -- non-finite guard ---------------------------------------------------------------
     # A batch whose images or outputs hold NaN/inf must not touch the model: its BN
@@ -310,11 +314,19 @@ class Segmenter(keras.Model):
     def _stateful_layers(self):
         return []  # layers guarding their own state (MemorySegmenter: the memory)
 
-    def batch_is_finite(self, images, y_pred):
-        """A scalar bool: every image pixel and every training output is finite."""
-        tensors = [images] + [
-            y_pred[key] for key in ("logits", "stage1", "aux", "features") if key in y_pred
-        ]
+    def batch_is_finite(self, images, y_pred, extra=()):
+        """A scalar bool: every image pixel, every training output, the statistics the
+        forward pass just wrote (BN moving mean and variance) and `extra` are finite.
+
+        The statistics matter on their own: huge but finite pixels (1e30) overflow a
+        BN batch variance to inf while the normalised outputs stay finite.
+        """
+        tensors = (
+            [images]
+            + [y_pred[key] for key in ("logits", "stage1", "aux", "features") if key in y_pred]
+            + [ops.convert_to_tensor(v) for v in self.guarded_state()]
+            + list(extra)
+        )
         finite = ops.all(
             ops.stack(
                 [ops.all(ops.isfinite(ops.cast(t, "float32"))) for t in tensors if t is not None]
@@ -322,6 +334,16 @@ class Segmenter(keras.Model):
         )
         self.nonfinite_tracker.update_state(1.0 - ops.cast(finite, "float32"))
         return finite
+
+    def skipped_unless(self, finite, loss):
+        """`loss`, times NaN (a constant, no gradient of its own) unless `finite`: every
+        gradient of a non-finite batch is then NaN, so the optimizer skips its step
+        (`TorchSGD`, `FiniteStep`) even when the outputs and gradients themselves stayed
+        finite (huge pixels overflowing only the BN statistics)."""
+        if finite is None:
+            return loss
+        scale = ops.stop_gradient(ops.where(finite, 1.0, float("nan")))
+        return loss * ops.cast(scale, loss.dtype)
 
     def restore_state_unless(self, finite, state):
         """Puts back the `guarded_state` read before the forward pass unless `finite`."""

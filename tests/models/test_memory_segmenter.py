@@ -389,6 +389,55 @@ def test_a_non_finite_batch_changes_nothing_but_the_counter():
     assert not model.nonfinite_weights()
 
 
+def test_huge_finite_pixels_change_nothing_but_the_counter():
+    # 1e30 is finite, but a BN batch variance of it overflows to inf while the
+    # normalised outputs stay finite: the BN statistics are checked too (issue #34).
+    model = tiny()
+    model.compile(jit_compile=False)
+    x, y = _data(n=2)
+    model.fit(x, y, batch_size=2, epochs=1, verbose=0)
+    before = {w.path: w.numpy().copy() for w in model.weights}
+    history = model.fit(np.full_like(x, 1e30), y, batch_size=2, epochs=1, verbose=0).history
+    assert history["nonfinite_batches"] == [1.0]
+    changed = [w.path for w in model.weights if not np.array_equal(w.numpy(), before[w.path])]
+    assert changed == ["feature_memory/num_updates"]
+    assert not model.nonfinite_weights()
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    [lambda: keras.optimizers.SGD(float("nan")), lambda: TorchSGD(float("nan"))],
+)
+def test_a_nan_learning_rate_is_refused_at_compile(optimizer):
+    model = tiny()
+    with pytest.raises(ValueError, match="^compile: .*'s learning rate is nan"):
+        model.compile(optimizer=optimizer(), jit_compile=False)
+
+
+def test_any_optimizer_skips_a_step_with_non_finite_gradients():
+    # Keras' Adam, wrapped by compile() in FiniteStep. The loss term sqrt(sum(0 * logits))
+    # is 0 (finite outputs, finite loss) but its gradient is 0 * inf = NaN: every step
+    # is skipped and counted, no weight moves.
+    from keras import ops
+
+    from keras_memseg.losses import masked_cross_entropy
+
+    def loss(labels, logits):
+        return masked_cross_entropy(labels, logits) + ops.sqrt(ops.sum(logits * 0.0))
+
+    model = tiny()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss, jit_compile=False)
+    assert type(model.optimizer).__name__ == "FiniteStep"
+    x, y = _data(n=2)
+    model(x)  # builds every weight
+    trainable = {w.path: w.numpy().copy() for w in model.trainable_weights}
+    model.fit(x, y, batch_size=1, epochs=1, verbose=0)
+    assert int(model.optimizer.skipped_steps.numpy()) == 2
+    assert int(model.optimizer.iterations.numpy()) == 0
+    assert all(np.array_equal(w.numpy(), trainable[w.path]) for w in model.trainable_weights)
+    assert not model.nonfinite_weights()
+
+
 def test_predict_and_evaluate_refuse_non_finite_weights():
     model = tiny()
     model.compile(jit_compile=False)
