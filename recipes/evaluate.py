@@ -10,7 +10,8 @@
 keras_memseg.convert`), or a run's `checkpoints/ckpt-<step>.weights.h5` (the run's
 `config.json` is found beside it, or given with `--run_config`). Scores are computed at
 the original image size (aAcc, mIoU, mAcc, per-class table); `--output` writes them as
-JSON with a per-class IoU chart beside it. Mode, crop/stride, scales and flip default to
+JSON with a per-class IoU chart `<output>_iou.png` beside it (new files: neither may
+exist, nothing is overwritten). Mode, crop/stride, scales and flip default to
 the dataset's evaluation settings (`keras_memseg.datasets.get_info(name).evaluation`).
 Every flag is checked before anything runs: a problem is one line and exit code 2.
 """
@@ -110,18 +111,62 @@ def check_flags():
         if FLAGS.test_scale
         else info.augment.test_scale
     )
+    if FLAGS.output and not FLAGS.submission_dir:
+        _check_output(FLAGS.output, FLAGS.model)
     return info, split, inference.replace(**changes), test_scale
+
+
+def _chart_path(output):
+    """The per-class IoU chart written beside the `--output` report."""
+    return os.path.splitext(output)[0] + "_iou.png"
+
+
+def _check_output(output, model):
+    """ValueError unless `--output` and its chart can be written without replacing
+    anything: neither may exist (a file is never overwritten), the report may not be the
+    `--model` file or lie in its preset folder, and its folder must be writable."""
+    real, model_real = os.path.realpath(output), os.path.realpath(model)
+    if real == model_real:
+        raise ValueError(
+            f"--output={output} is the --model file: the report would replace the "
+            "model; choose another path"
+        )
+    if os.path.isdir(model_real) and os.path.commonpath([real, model_real]) == model_real:
+        raise ValueError(
+            f"--output={output} is inside the --model preset folder {model}: choose "
+            "a path outside it"
+        )
+    for path in (output, _chart_path(output)):
+        if os.path.lexists(path):
+            what = "exists" if path == output else "(the IoU chart of --output) exists"
+            raise ValueError(
+                f"--output={output}: {path} {what} and is never overwritten; choose "
+                "another path or delete it"
+            )
+    folder = os.path.dirname(os.path.abspath(output))
+    while not os.path.lexists(folder):  # created when the report is written
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        raise ValueError(f"--output={output}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"--output={output}: cannot write in {folder} (read-only or no "
+            "permission); choose a writable path"
+        )
 
 
 def load_model():
     """The model of `--model`, or ValueError / FileNotFoundError saying what it is."""
     from keras_memseg.models import load_segmenter
+    from keras_memseg.models.loading import check_not_special
     from keras_memseg.training.trainer import model_from_run
 
     if FLAGS.model.endswith(".weights.h5"):
+        check_not_special(FLAGS.model, "weights")  # before h5py opens it: a FIFO blocks
         run_config = FLAGS.run_config or _find_run_config(FLAGS.model)
+        check_not_special(run_config, "run's config.json")
         return model_from_run(FLAGS.model, run_config)
-    return load_segmenter(FLAGS.model)
+    return load_segmenter(FLAGS.model)  # refuses FIFOs, sockets and devices too
 
 
 def _find_run_config(weights):
@@ -195,13 +240,25 @@ def main(_):
     )
     print(format_table(report))
     if FLAGS.output:
-        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
-        with open(FLAGS.output, "w") as f:
-            json.dump(report_to_json(report), f, indent=2)
-        chart = os.path.splitext(FLAGS.output)[0] + "_iou.png"
-        save_iou_chart(report, chart, palette=info.palette)
+        chart = _chart_path(FLAGS.output)
+        try:
+            _write_report(report_to_json(report), FLAGS.output, chart)
+            save_iou_chart(report, chart, palette=info.palette)
+        except (OSError, ValueError) as error:
+            print(f"error: --output={FLAGS.output}: {error}", file=sys.stderr)
+            return 2
         print(f"wrote {FLAGS.output} and {chart}")
     return 0
+
+
+def _write_report(data, output, chart):
+    """Writes the JSON report to a new file `output` (checked up front; "x" mode also
+    refuses one created since); ValueError when the chart path appeared meanwhile."""
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    if os.path.lexists(chart):
+        raise ValueError(f"{chart} exists and is never overwritten")
+    with open(output, "x") as f:
+        json.dump(data, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import os
 import sys
 
 from keras_memseg.console import OneLineErrorParser
+from keras_memseg.export.saved_model import check_model_name
 from keras_memseg.export.signatures import DEFAULT_MAX_BATCH_SIZE
 from keras_memseg.export.signatures import DEFAULT_MAX_INPUT_PIXELS
 from keras_memseg.export.signatures import DEFAULT_TEST_SCALE
@@ -83,7 +84,9 @@ def _build_parser():
         help="saved_model: base folder (saved_models); tflite: the .tflite file",
     )
     parser.add_argument(
-        "--name", default=None, help="saved_model: the model name folder (default memseg)"
+        "--name",
+        default=None,
+        help="saved_model: the model name folder, one folder name (default memseg)",
     )
     parser.add_argument(
         "--version",
@@ -168,10 +171,14 @@ def parse_args(argv=None):
         if args.representative_images is not None:
             if args.quantization != "int8":
                 parser.error("--representative_images applies to --quantization int8 only")
-            if not glob.glob(args.representative_images):
+            matches = glob.glob(args.representative_images)
+            if not matches:
                 parser.error(
                     f"--representative_images {args.representative_images!r} matches no file"
                 )
+            for path in matches:
+                if not os.path.isfile(path):  # a folder, FIFO, device: never read
+                    parser.error(f"--representative_images: {path} is not a regular file")
         if os.path.exists(args.output) and not args.overwrite:
             parser.error(f"--output {args.output} exists; pass --overwrite to replace it")
         args.quantization = args.quantization or "none"
@@ -183,6 +190,10 @@ def parse_args(argv=None):
         if args.version is not None and args.version < 0:
             parser.error(f"--version must be a non-negative integer, got {args.version}")
         args.name = "memseg" if args.name is None else args.name
+        try:
+            check_model_name(args.name)  # one folder: nothing is written outside --output
+        except ValueError as error:
+            parser.error(f"--{error}")  # "--name must be one folder name ..."
         for key, default in (
             ("max_input_pixels", DEFAULT_MAX_INPUT_PIXELS),
             ("max_batch_size", DEFAULT_MAX_BATCH_SIZE),
@@ -193,9 +204,19 @@ def parse_args(argv=None):
         args.outputs = check_outputs(tuple(v.strip() for v in args.outputs.split(",") if v.strip()))
     except ValueError as error:
         parser.error(f"--outputs: {error}")
-    if not os.path.isfile(args.checkpoint):
+    if not os.path.exists(args.checkpoint):
         parser.error(f"--checkpoint {args.checkpoint}: no such file")
+    if not os.path.isfile(args.checkpoint):  # a folder, FIFO, device: never opened
+        parser.error(f"--checkpoint {args.checkpoint}: {_not_a_file(args.checkpoint)}")
     return args
+
+
+def _not_a_file(path):
+    """What `path` is instead of a regular file (a folder, a FIFO, a device, ...)."""
+    from keras_memseg.models.loading import special_file_kind
+
+    kind = "a folder" if os.path.isdir(path) else special_file_kind(path) or "not a file"
+    return f"{kind}, not a .keras file"
 
 
 def _resolve_scale(parser, args, given):

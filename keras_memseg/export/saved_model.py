@@ -47,6 +47,34 @@ def next_version(model_dir):
     return max(versions, default=0) + 1
 
 
+def check_model_name(name):
+    """`name` when it is one path component (the model folder under the base folder),
+    else ValueError: no separator, not "." or "..", not empty, not absolute, so that
+    the export never writes outside its base folder. None stays None.
+
+    Example:
+    >>> check_model_name("memseg")
+    'memseg'
+    >>> check_model_name("../x")
+    Traceback (most recent call last):
+    ...
+    ValueError: name must be one folder name (no '/' or '\\', not '.' or '..', not empty), got '../x'
+    """
+    if name is None:
+        return None
+    if (
+        not isinstance(name, str)
+        or name in ("", ".", "..")
+        or any(sep in name for sep in ("/", "\\", "\0"))
+        or os.path.isabs(name)
+    ):
+        raise ValueError(
+            "name must be one folder name (no '/' or '\\', not '.' or '..', not empty), "
+            f"got {name!r}"
+        )
+    return name
+
+
 def check_model(model):
     """Raises unless `model` is a built segmenter with finite weights; warns when its
     memory is empty."""
@@ -200,8 +228,9 @@ def export_saved_model(
         model: a built `MemorySegmenter` or `DeepLabV3` (input: normalised images)
             whose weights are finite.
         path: the model base folder, e.g. "saved_models".
-        name: the model name (TF Serving's `MODEL_NAME`); None writes the version
-            folder directly under `path`.
+        name: the model name (TF Serving's `MODEL_NAME`): one folder name (no path
+            separator, not "." or ".."; ValueError otherwise, before anything is
+            written); None writes the version folder directly under `path`.
         version: integer version; None = next free integer (1 for a new model).
         outputs: which of "logits", "probabilities", "labels" to return ("labels"
             is always returned).
@@ -236,6 +265,7 @@ def export_saved_model(
     ...     os.path.join("memseg", "1"))
     True
     """
+    name = check_model_name(name)
     model_dir = os.path.join(os.fspath(path), name) if name else os.fspath(path)
     version = next_version(model_dir) if version is None else int(version)
     if version < 0:

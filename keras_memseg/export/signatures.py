@@ -23,7 +23,8 @@ outputs are padded to the largest image of the batch (labels with -1, scores wit
 Requests are checked in the graph; a bad one fails with `InvalidArgumentError` whose
 message says what is wrong: an empty batch, more than `max_batch_size` images, an
 image above `max_input_pixels` (read from the file header, before decoding), NaN/inf
-pixels, a string that is not an image or not a serialized `tf.Example`.
+pixels, a string that is not an image or not a serialized `tf.Example`, an
+`image_size` below 1 asked of `serving_config`.
 
 TensorFlow-only by design (STYLE.md habit 1: export code lives in modules named for it).
 """
@@ -233,9 +234,24 @@ class SegmentationServer:
 
         Returns "model_size" int32 (B, 2); "test_scale" int32 (2,) ((0, 0): the
         request's size); "keep_ratio" bool; "max_input_pixels" int64 and
-        "max_batch_size" int32 (0: no limit); "num_classes" int32.
+        "max_batch_size" int32 (0: no limit); "num_classes" int32. A size below 1
+        fails with `InvalidArgumentError` naming the first such row.
         """
         image_size = tf.ensure_shape(tf.convert_to_tensor(image_size, tf.int32), [None, 2])
+        bad = tf.reduce_any(image_size < 1, axis=1)  # (B,)
+        # The first bad row (B when none: the appended row keeps an empty batch valid).
+        first = tf.argmax(tf.concat([tf.cast(bad, tf.int32), [1]], 0), output_type=tf.int32)
+        row = tf.gather(tf.concat([image_size, tf.ones((1, 2), tf.int32)], 0), first)
+        with tf.control_dependencies(
+            [
+                _check(
+                    tf.logical_not(tf.reduce_any(bad)),
+                    "`image_size[{}]` is {}x{}: image sizes are (height, width) pairs >= 1",
+                    (first, row[0], row[1]),
+                )
+            ]
+        ):
+            image_size = tf.identity(image_size)
         height, width = serving_size(
             image_size[:, 0], image_size[:, 1], self.test_scale, self.keep_ratio
         )

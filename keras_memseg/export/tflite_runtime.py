@@ -36,7 +36,8 @@ def tflite_input_size(path):
 
 def check_images(images, input_size, path="the TFLite model"):
     """Float32 (B, H, W, 3) from `images`, or a ValueError/TypeError naming the problem
-    (wrong type, wrong size, NaN/inf pixels: a TFLite graph has no run-time checks).
+    (wrong type, wrong size, an empty batch, NaN/inf pixels: a TFLite graph has no
+    run-time checks).
 
     Example:
     >>> check_images(np.zeros((8, 8, 3), "uint8"), (8, 8)).shape
@@ -49,8 +50,20 @@ def check_images(images, input_size, path="the TFLite model"):
     Traceback (most recent call last):
     ...
     ValueError: the TFLite model takes RGB images of shape (8, 8, 3) (the fixed input size chosen at export), got an image of shape (9, 8, 3); resize it first, or export with another input_size
+    >>> check_images(np.zeros((0, 8, 8, 3)), (8, 8))
+    Traceback (most recent call last):
+    ...
+    ValueError: the TFLite model takes RGB images of shape (8, 8, 3) (the fixed input size chosen at export), got an empty batch of shape (0, 8, 8, 3); send at least one image
     """
-    images = np.asarray(images)
+    height, width = input_size
+    expected = f"RGB images of shape ({height}, {width}, 3) (the fixed input size chosen at export)"
+    try:
+        images = np.asarray(images)
+    except ValueError:  # a list of images of different shapes
+        shapes = sorted({tuple(np.shape(image)) for image in images})
+        raise ValueError(
+            f"{path} takes {expected}, got images of different shapes {shapes}; resize them first"
+        ) from None
     if images.dtype == object or not (
         np.issubdtype(images.dtype, np.floating) or np.issubdtype(images.dtype, np.integer)
     ):
@@ -59,14 +72,17 @@ def check_images(images, input_size, path="the TFLite model"):
         )
     if images.ndim == 3:
         images = images[None]
-    height, width = input_size
     if images.ndim != 4 or tuple(images.shape[1:]) != (height, width, 3):
         shape = tuple(images.shape[1:]) if images.ndim == 4 else tuple(images.shape)
         what = "an image" if images.ndim == 4 else "an array"
         raise ValueError(
-            f"{path} takes RGB images of shape ({height}, {width}, 3) (the fixed "
-            f"input size chosen at export), got {what} of shape {shape}; resize "
+            f"{path} takes {expected}, got {what} of shape {shape}; resize "
             "it first, or export with another input_size"
+        )
+    if not images.shape[0]:
+        raise ValueError(
+            f"{path} takes {expected}, got an empty batch of shape {images.shape}; "
+            "send at least one image"
         )
     images = images.astype(np.float32)
     bad = images.size - int(np.count_nonzero(np.isfinite(images)))

@@ -2,6 +2,7 @@
 preset folder, with an error that says what `path` is when it is neither."""
 
 import os
+import stat
 import zipfile
 
 import keras
@@ -12,6 +13,45 @@ from keras_memseg.models.segmenter import Segmenter
 
 class ModelFileError(ValueError):
     """`path` does not hold a keras_memseg segmenter; the message says what it holds."""
+
+
+_SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def special_file_kind(path):
+    """What `path` is when it exists but is neither a regular file nor a folder (a FIFO,
+    a socket, a device: opening or reading it may block forever), else None.
+
+    Example:
+    >>> special_file_kind("/dev/null"), special_file_kind("/"), special_file_kind("/no/such")
+    ('a character device', None, None)
+    """
+    try:
+        mode = os.stat(os.fspath(path)).st_mode  # follows symbolic links, as open() does
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    for test, kind in _SPECIAL_KINDS:
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def check_not_special(path, what="model"):
+    """Raises ModelFileError (one line naming `path`) when `path` is a FIFO, a socket or
+    a device: checked before anything opens it, since reading one may never return."""
+    kind = special_file_kind(path)
+    if kind is not None:
+        raise ModelFileError(
+            f"{os.fspath(path)} is {kind}, not a regular file or folder: "
+            f"pass the {what} file itself"
+        )
 
 
 def load_segmenter(path):
@@ -25,7 +65,7 @@ def load_segmenter(path):
         FileNotFoundError: nothing at `path`.
         ModelFileError: `path` exists but is not a readable segmenter (a text file, a
             weights file without its config, a folder without `config.json`, another
-            kind of model, ...).
+            kind of model, a FIFO / socket / device: refused before it is opened, ...).
 
     Example:
     >>> import tempfile, numpy as np
@@ -41,6 +81,7 @@ def load_segmenter(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"model not found: {path}")
+    check_not_special(path)
     if os.path.isdir(path):
         if not presets.is_preset_dir(path):
             raise ModelFileError(

@@ -104,7 +104,8 @@ def detect_kind(path):
 
     Raises:
         ModelLoadError: a one-line message naming `path` when it is missing or
-            not one of the three kinds.
+            not one of the three kinds (a FIFO, socket or device is refused
+            before it is opened).
 
     Example:
     >>> import tempfile
@@ -114,9 +115,14 @@ def detect_kind(path):
     ...
     keras_memseg.predict.loading.ModelLoadError: ...: a folder without saved_model.pb or ...
     """
+    from keras_memseg.models.loading import special_file_kind
+
     path = os.fspath(path)
     if not os.path.exists(path):
         raise _error(path, "no such file or folder")
+    special = special_file_kind(path)
+    if special is not None:  # refused before open(): reading a FIFO never returns
+        raise _error(path, f"{special}, not a regular file or folder; {_EXPECTED}")
     if os.path.isdir(path):
         if any(os.path.isfile(os.path.join(path, name)) for name in SAVED_MODEL_FILES):
             return "saved_model", path

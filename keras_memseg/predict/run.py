@@ -101,7 +101,8 @@ def collect_inputs(inputs, recursive=False, exclude=None):
 
     Returns:
         (files, missing, ignored): the files to read, the inputs that do not
-        exist, and the folder entries skipped for their extension.
+        exist (or are neither a file nor a folder: a FIFO, a device; never opened),
+        and the folder entries skipped for their extension.
     """
     files, missing, ignored, seen = [], [], [], set()
     exclude = os.path.realpath(exclude) if exclude else None
@@ -184,12 +185,18 @@ def read_image(path):
     """RGB uint8 (H, W, 3) of an image file, turned upright by its EXIF orientation.
 
     Raises:
-        ImageReadError: one line naming `path` when it is not a readable image.
+        ImageReadError: one line naming `path` when it is not a readable image (a
+            FIFO, socket or device is refused before it is opened).
     """
     from PIL import Image
     from PIL import ImageOps
     from PIL import UnidentifiedImageError
 
+    from keras_memseg.models.loading import special_file_kind
+
+    special = special_file_kind(path)
+    if special is not None:
+        raise ImageReadError(f"{path}: {special}, not an image file")
     try:
         with Image.open(path) as image:
             image = ImageOps.exif_transpose(image)
@@ -200,6 +207,17 @@ def read_image(path):
         text = str(error).strip().splitlines()
         reason = text[0] if text else type(error).__name__
         raise ImageReadError(f"{path}: unreadable image ({reason})") from None
+
+
+def _missing_reason(path):
+    """Why `collect_inputs` could not take `path`: it does not exist, or it is a FIFO,
+    a socket or a device (never opened: reading one may block forever)."""
+    from keras_memseg.models.loading import special_file_kind
+
+    special = special_file_kind(path)
+    if special is None:
+        return f"{path}: no such file or folder"
+    return f"{path}: {special}, not an image file or folder"
 
 
 def inference_size(height, width, test_scale=None, keep_ratio=True, max_size=None):
@@ -364,7 +382,7 @@ def predict_files(
             callback(index, total, path, status, detail)
 
     for path in missing:
-        result.failed.append((path, f"{path}: no such file or folder"))
+        result.failed.append((path, _missing_reason(path)))
         report(path, "failed", result.failed[-1][1])
     os.makedirs(out_dir, exist_ok=True)
     sources = {os.path.realpath(p) for p in files}

@@ -9,11 +9,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_memseg.export.__main__ import PROG
 from keras_memseg.export.__main__ import main
 from keras_memseg.export.__main__ import parse_args
 from keras_memseg.export.tflite_runtime import tflite_input_size
 from tests.export.conftest import make_model
 from tests.export.conftest import run_python
+
+# --name values that would leave --output (or name no folder at all).
+BAD_NAMES = ("../x", "..", ".", "", "a/b", "/tmp/abs", "a\\b")
 
 
 @pytest.fixture(scope="module")
@@ -289,3 +293,26 @@ def test_bad_flag_in_a_fresh_process_has_no_traceback(tmp_path):
         .splitlines()[-1]
         .startswith("python -m keras_memseg.export: error: argument --test_scale")
     )
+
+
+def test_name_and_checkpoint_checked_before_anything_is_written(tmp_path, capsys):
+    # --name is one folder under --output; --checkpoint a regular file (a FIFO would block
+    # the loader forever). parse_args only checks the path, so a stand-in file serves.
+    checkpoint = tmp_path / "model.keras"
+    checkpoint.write_bytes(b"")
+    base = tmp_path / "base"
+    saved = ["--checkpoint", str(checkpoint), "--format", "saved_model", "--output", str(base)]
+    fifo = tmp_path / "fifo.keras"
+    os.mkfifo(fifo)
+    cases = [(saved + ["--name", name], "--name must be one folder name") for name in BAD_NAMES]
+    cases += [
+        (saved[:1] + [str(fifo)] + saved[2:], f"--checkpoint {fifo}: a FIFO (named pipe)"),
+        (saved[:1] + [str(tmp_path)] + saved[2:], f"--checkpoint {tmp_path}: a folder"),
+    ]
+    for argv, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exit_info.value.code == 2 and len(err) == 1, (argv, err)
+        assert err[0].startswith(f"{PROG}: error: {message}"), (argv, err)
+    assert sorted(os.listdir(tmp_path)) == ["fifo.keras", "model.keras"]  # nothing written

@@ -253,8 +253,19 @@ def test_bad_inputs_raise_clear_errors(saved_models):
             match=r"not compatible with expected shape \[\?,\?,\?,3\]",
         ):
             default(images=bad)
+    config = loaded.signatures["serving_config"]
     good = tf.io.encode_png(np.zeros((16, 16, 3), np.uint8)).numpy()
     cases = [
+        (
+            config,
+            {"image_size": tf.constant([[40, 24], [-5, 10]], tf.int32)},
+            "`image_size[1]` is -5x10: image sizes are (height, width) pairs >= 1",
+        ),
+        (
+            config,
+            {"image_size": tf.constant([[0, 24]], tf.int32)},
+            "`image_size[0]` is 0x24: image sizes are (height, width) pairs >= 1",
+        ),
         (default, {"images": tf.zeros((0, 16, 16, 3))}, "empty batch: `images` holds no image"),
         (default, {"images": tf.fill((1, 8, 8, 3), np.nan)}, "`images` hold 192 NaN or inf"),
         (
@@ -315,6 +326,9 @@ def test_bad_inputs_raise_clear_errors(saved_models):
             fn(**inputs)
         assert message in _message(error), (message, _message(error)[-600:])
     # The process is still healthy.
+    np.testing.assert_array_equal(
+        config(image_size=tf.constant([[40, 24]], tf.int32))["model_size"], [[53, 32]]
+    )
     assert encoded(image_bytes=tf.constant([good]))["labels"].shape == (1, 16, 16)
     assert example(examples=tf.constant([_example(good)]))["labels"].shape == (1, 16, 16)
 
@@ -429,6 +443,18 @@ def test_export_arguments_are_checked(models, tmp_path):
         with pytest.raises(ValueError, match=message):
             export_saved_model(model, tmp_path, **kwargs)
     assert not os.listdir(tmp_path)  # checked before anything is written
+
+
+def test_export_name_is_one_folder(models, tmp_path):
+    # `name` is the model folder under `path`: "../x" would write beside `path`.
+    from keras_memseg.export import export_saved_model
+
+    base = tmp_path / "base"
+    for name in ("../x", "..", ".", "", "a/b", str(tmp_path / "abs"), "a\\b", 3):
+        with pytest.raises(ValueError, match="name must be one folder name") as error:
+            export_saved_model(models("aspp"), base, name=name, test_scale=(64, 32))
+        assert len(str(error.value).splitlines()) == 1
+    assert not os.listdir(tmp_path)  # refused before anything is written
 
 
 def test_export_refuses_nonfinite_weights(tmp_path):

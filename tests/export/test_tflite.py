@@ -143,3 +143,19 @@ def test_overwrite_and_atomic_write(models, tmp_path, monkeypatch):
 
     export_tflite(model, path, input_size=(40, 48), overwrite=True)
     assert tflite_input_size(path) == (40, 48)
+
+
+def test_empty_batch_and_mixed_sizes_are_value_errors(models, tmp_path):
+    # One export of its own (the `tflite_files` fixture converts five models).
+    from keras_memseg.export import export_tflite
+    from keras_memseg.export import tflite_predict
+
+    path = export_tflite(models("aspp"), tmp_path / "m.tflite", input_size=SIZE)
+    expected = r"takes RGB images of shape \(40, 48, 3\) \(the fixed input size chosen at export\)"
+    with pytest.raises(ValueError, match=expected + r", got an empty batch of shape \(0, 40, 48"):
+        tflite_predict(path, np.zeros((0, *SIZE, 3), np.uint8))
+    with pytest.raises(ValueError, match=expected + r", got images of different shapes"):
+        tflite_predict(path, [np.zeros((*SIZE, 3)), np.zeros((32, 48, 3))])
+    with pytest.raises(ValueError, match=expected + r", got an image of shape \(32, 48, 3\)"):
+        tflite_predict(path, np.zeros((2, 32, 48, 3), np.uint8))
+    assert tflite_predict(path, [np.zeros((*SIZE, 3))] * 2)["labels"].shape == (2, *SIZE)

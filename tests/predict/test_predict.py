@@ -5,6 +5,7 @@ import io
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -333,3 +334,44 @@ def test_never_writes_over_an_input(tmp_path):
     assert [os.path.basename(p) for p, *_ in result.written] == ["y_overlay.png"]
     for name, data in before.items():  # inputs untouched
         assert (tmp_path / name).read_bytes() == data
+
+
+def _alarm(signum, frame):
+    raise TimeoutError("blocked on a FIFO")
+
+
+def test_fifo_model_and_images_are_refused_unopened(tmp_path, capsys, monkeypatch):
+    # Reading a FIFO blocks until a writer comes: refused before open(), one line each.
+    from keras_memseg.predict import LoadedSegmenter
+    from keras_memseg.predict import predict_files
+    from keras_memseg.predict.run import ImageReadError
+    from keras_memseg.predict.run import read_image
+
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(30)  # a regression fails the test instead of hanging the run
+    try:
+        fifo = tmp_path / "model.keras"
+        os.mkfifo(fifo)
+        image = sample_images()[0]
+        assert main(["--model", str(fifo), image, "--out", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [
+            f"error: --model {fifo}: a FIFO (named pipe), not a regular file or folder; "
+            "expected a .keras file, a preset folder (config.json + model.weights.h5) or "
+            "a SavedModel folder (saved_model.pb)"
+        ], err
+        pipe = tmp_path / "photo.png"
+        os.mkfifo(pipe)
+        with pytest.raises(ImageReadError, match="photo.png: a FIFO"):
+            read_image(pipe)
+        segmenter = LoadedSegmenter(
+            "keras", "stand-in", 3, lambda x: np.zeros((*x.shape[:3], 3), "float32")
+        )
+        result = predict_files(segmenter, [pipe, "/dev/null"], tmp_path / "out")
+        assert result.failed == [
+            (str(pipe), f"{pipe}: a FIFO (named pipe), not an image file or folder"),
+            ("/dev/null", "/dev/null: a character device, not an image file or folder"),
+        ]
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -3,6 +3,7 @@ one-line errors for what it cannot evaluate; Cityscapes test-set submissions."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -137,3 +138,111 @@ def test_cityscapes_test_split_needs_a_submission_and_writes_label_ids(tmp_path)
     ids = np.asarray(Image.open(tmp_path / "sub" / files[0]))
     valid = {7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33}
     assert set(np.unique(ids)) <= valid
+
+
+# -- flag checks in-process: `main` of recipes/evaluate.py, as `app.run` calls it ----------
+def _alarm(signum, frame):
+    raise TimeoutError("evaluate.py blocked (reading a FIFO?)")
+
+
+@pytest.fixture(scope="module")
+def evaluate_main():
+    """`run(*argv)`: the exit code of recipes/evaluate.py's `main` for these flags, run in
+    this process (the module is loaded once: absl flags are global)."""
+    import importlib.util
+
+    module = sys.modules.get("recipes_evaluate")
+    if module is None:
+        sys.path.insert(0, os.path.join(ROOT, "recipes"))  # for `import _console`
+        spec = importlib.util.spec_from_file_location(
+            "recipes_evaluate", os.path.join(ROOT, "recipes", "evaluate.py")
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules["recipes_evaluate"] = module
+
+    def run(*argv):
+        previous = signal.signal(signal.SIGALRM, _alarm)
+        signal.alarm(60)  # a regression fails the test instead of hanging the run
+        try:
+            module.FLAGS.unparse_flags()
+            module.FLAGS(["evaluate.py", *argv])
+            return module.main(None)
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+            module.FLAGS.unparse_flags()
+
+    return run
+
+
+@pytest.fixture
+def no_evaluation(monkeypatch):
+    """Makes the evaluation itself fail the test: the checks must come first."""
+    import keras_memseg.evaluation
+
+    def evaluate_dataset(*args, **kwargs):
+        raise AssertionError("the evaluation ran before --output was checked")
+
+    monkeypatch.setattr(keras_memseg.evaluation, "evaluate_dataset", evaluate_dataset)
+
+
+def test_output_is_never_overwritten_and_checked_first(
+    saved, tmp_path, evaluate_main, no_evaluation, capsys
+):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("keep me")
+    (tmp_path / "report_iou.png").write_bytes(b"an earlier chart")
+    model = saved / "model.keras"
+    before = model.read_bytes()
+    cases = [
+        (model, model, "is the --model file"),
+        (saved / "preset", saved / "preset" / "report.json", "inside the --model preset folder"),
+        (saved / "preset", saved / "preset" / "config.json", "inside the --model preset folder"),
+        (model, notes, "exists and is never overwritten; choose another path or delete it"),
+        (model, tmp_path / "report.json", "report_iou.png (the IoU chart of --output) exists"),
+        (model, notes / "report.json", "is not a folder"),
+    ]
+    for source, output, message in cases:
+        code = evaluate_main(f"--model={source}", "--dataset=sample", f"--output={output}")
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1, (output, err)
+        assert err[0].startswith(f"error: --output={output}") and message in err[0], err
+    assert model.read_bytes() == before and notes.read_text() == "keep me"
+    assert (tmp_path / "report_iou.png").read_bytes() == b"an earlier chart"
+    assert not (tmp_path / "report.json").exists()
+
+
+def test_output_in_a_read_only_folder_is_refused_first(
+    saved, tmp_path, evaluate_main, no_evaluation, capsys, monkeypatch
+):
+    # A read-only mount: access(W_OK) fails with EROFS, for root too. Simulated by
+    # os.access, as the tests run as root on writable disks.
+    folder = tmp_path / "mounted"
+    folder.mkdir()
+    access = os.access
+
+    def read_only(path, mode, **kwargs):
+        if os.path.realpath(path) == str(folder) and mode & os.W_OK:
+            return False
+        return access(path, mode, **kwargs)
+
+    monkeypatch.setattr(os, "access", read_only)
+    for output in (folder / "report.json", folder / "new" / "sub" / "report.json"):
+        code = evaluate_main(
+            f"--model={saved / 'model.keras'}", "--dataset=sample", f"--output={output}"
+        )
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1, err
+        assert f"--output={output}: cannot write in {folder} (read-only" in err[0], err
+    assert os.listdir(folder) == []
+
+
+def test_a_fifo_model_is_refused_unopened(saved, tmp_path, evaluate_main, capsys):
+    for name in ("model.keras", "ckpt-1.weights.h5"):
+        fifo = tmp_path / name
+        os.mkfifo(fifo)
+        (tmp_path / "config.json").write_text(json.dumps({"dataset": "sample"}))
+        assert evaluate_main(f"--model={fifo}", "--dataset=sample") == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: {fifo} is a FIFO"), err
