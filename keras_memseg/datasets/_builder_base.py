@@ -2,6 +2,7 @@
 
 import inspect
 import logging
+import re
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -49,6 +50,34 @@ class SegmentationBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
         self.skip_bad_examples = bool(skip_bad_examples)
         self.skipped_examples = []
         super().__init__(**kwargs)
+
+    def download_and_prepare(self, *args, **kwargs):
+        """TFDS `download_and_prepare`; an empty split raises `DatasetNotFoundError`.
+
+        TFDS asserts "No examples were yielded" (naming no file) when a split
+        ends up empty, e.g. when `skip_bad_examples` dropped every example; that
+        is re-raised naming the dataset, the split and `manual_dir`.
+        """
+        try:
+            return super().download_and_prepare(*args, **kwargs)
+        except AssertionError as error:
+            if "No examples were yielded" not in str(error):
+                raise
+            config = kwargs.get("download_config")
+            raise DatasetNotFoundError(
+                self._empty_split_message(str(error), getattr(config, "manual_dir", None))
+            ) from error
+
+    def _empty_split_message(self, tfds_message, manual_dir):
+        """One line for a split that TFDS found empty (split name parsed from its message)."""
+        found = re.search(r"split [\"']([^\"']+)[\"']", tfds_message)
+        split = found.group(1) if found else "?"
+        skipped = len(self.skipped_examples)
+        reason = f" ({skipped} bad examples were skipped, see the log)" if skipped else ""
+        return (
+            f"{self.DATASET_NAME} split {split!r}: no usable examples in manual_dir "
+            f"{manual_dir}{reason}"
+        )
 
     # -- metadata -------------------------------------------------------------
     def _num_classes(self):
@@ -112,15 +141,86 @@ class SegmentationBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
             )
         return prefix
 
+    # -- list files -------------------------------------------------------------
+    def _read_list(self, source, list_rel):
+        """Non-blank lines of list file `list_rel` as `(line_number, stripped_line)`.
+
+        Accepts CRLF / CR line ends, a UTF-8 byte-order mark and surrounding
+        whitespace. Raises `DatasetNotFoundError("<path>: no examples listed")`
+        when the file lists nothing.
+        """
+        text = source.read(list_rel).decode("utf-8-sig")
+        lines = [
+            (number, line.strip())
+            for number, line in enumerate(text.splitlines(), start=1)
+            if line.strip()
+        ]
+        if not lines:
+            raise DatasetNotFoundError(f"{source.describe(list_rel)}: no examples listed")
+        return lines
+
+    def _dedupe(self, listed, list_where):
+        """Keeps the first of repeated pairs, logging one warning line (mmseg keeps them all).
+
+        Args:
+            listed: `[(pair, line_number, line)]` in list order.
+            list_where: the list file, for messages.
+
+        Returns:
+            (pairs, origins): the unique pairs in order and `{pair: (list_where,
+            line_number, line)}` of their first line, for `_check_pairs`.
+        """
+        origins, repeats = {}, []
+        for pair, number, line in listed:
+            if pair in origins:
+                repeats.append(f"line {number} repeats line {origins[pair][1]}")
+            else:
+                origins[pair] = (list_where, number, line)
+        if repeats:
+            _LOG.warning(
+                "%s: %d repeated lines ignored, each example is used once (%s)",
+                list_where,
+                len(repeats),
+                ", ".join(repeats[:5]) + (", ..." if len(repeats) > 5 else ""),
+            )
+        return list(origins), origins
+
     # -- pairing and generation -----------------------------------------------
-    def _check_pairs(self, source, pairs, what, official_count):
+    def _check_inside(self, source, pairs, origins=None):
+        """Refuses any file that resolves outside `manual_dir` (even with skip_bad_examples).
+
+        Args:
+            pairs: list of `(image_rel, label_rel)`; label_rel None = no label.
+            origins: optional `{pair: (list_where, line_number, line)}`; when the
+                pair came from a list file the message names its line.
+        """
+        origins = origins or {}
+        for pair in pairs:
+            for rel in pair:
+                if rel is None or source.is_inside(rel):
+                    continue
+                origin = origins.get(pair)
+                if origin is None:
+                    raise DatasetNotFoundError(source.outside_message(rel))
+                list_where, number, line = origin
+                raise DatasetNotFoundError(
+                    f"{list_where} line {number}: entry {line!r} names {rel}, which resolves "
+                    f"to {source.resolve(rel)}, outside manual_dir {source.real_root}; "
+                    "refusing to read it"
+                )
+
+    def _check_pairs(self, source, pairs, what, official_count, origins=None):
         """Raises (or, with skip_bad_examples, drops) pairs whose files are missing.
+
+        Files resolving outside `manual_dir` are always refused (`_check_inside`).
 
         Args:
             pairs: list of `(image_rel, label_rel)`; label_rel None = no label.
             what: e.g. "train split" for the message.
             official_count: official number of examples, quoted in the message.
+            origins: optional `{pair: (list_where, line_number, line)}` for messages.
         """
+        self._check_inside(source, pairs, origins)
         missing = [
             (image_rel, label_rel)
             for image_rel, label_rel in pairs

@@ -3,10 +3,15 @@
 `ManualSource` presents one tree of relative POSIX paths: the files under
 `manual_dir` plus the members of every `*.zip` directly inside it (members
 keep their in-archive paths). Extracted files win over archive members.
+
+Every file it reads must resolve (`os.path.realpath`) inside the resolved
+`manual_dir`: a list entry such as `train/../outside.png` or a folder that is a
+symlink pointing elsewhere is refused, never read.
 """
 
 import os
 import pathlib
+import posixpath
 import zipfile
 
 from keras_memseg.datasets.errors import DatasetNotFoundError
@@ -37,10 +42,13 @@ class ManualSource:
                 + missing_data_message(name, manual_dir)
             )
         self.root = pathlib.Path(manual_dir)
+        self.real_root = os.path.realpath(self.root)
         self.name = name
         self._members = {}  # member path -> archive path
         self._archives = {}  # archive path -> open ZipFile (this instance only)
         for archive in sorted(self.root.glob("*.zip")):
+            if not _within(os.path.realpath(archive), self.real_root):
+                raise DatasetNotFoundError(self.outside_message(archive.name))
             try:
                 with zipfile.ZipFile(archive) as handle:
                     names = handle.namelist()
@@ -68,8 +76,42 @@ class ManualSource:
         prefix = rel.rstrip("/") + "/"
         return any(member.startswith(prefix) for member in self._members)
 
+    def resolve(self, rel):
+        """Real path of `rel` on disk (symlinks and `..` resolved), whether or not it exists."""
+        return os.path.realpath(self.root / rel)
+
+    def is_inside(self, rel):
+        """True when reading `rel` stays inside `manual_dir`.
+
+        A file on disk (or a path that is nowhere) must resolve inside the
+        resolved `manual_dir`; an archive member must not climb out with `..`.
+
+        Example:
+        >>> import tempfile
+        >>> src = ManualSource(tempfile.mkdtemp(), "demo")
+        >>> src.is_inside("a/b.png"), src.is_inside("a/../../b.png")
+        (True, False)
+        """
+        if not (self.root / rel).is_file() and rel in self._members:
+            normal = posixpath.normpath(rel)
+            return not (normal.startswith("/") or normal == ".." or normal.startswith("../"))
+        return _within(self.resolve(rel), self.real_root)
+
+    def outside_message(self, rel):
+        """One line saying that `rel` resolves outside `manual_dir` and is refused."""
+        return (
+            f"{self.root / rel} resolves to {self.resolve(rel)}, outside manual_dir "
+            f"{self.real_root}; refusing to read it (copy the files into manual_dir)"
+        )
+
     def read(self, rel):
-        """Returns the bytes of `rel`; FileNotFoundError names the path."""
+        """Returns the bytes of `rel`; FileNotFoundError names the path.
+
+        Raises:
+            DatasetNotFoundError: `rel` resolves outside `manual_dir`.
+        """
+        if not self.is_inside(rel):
+            raise DatasetNotFoundError(self.outside_message(rel))
         path = self.root / rel
         if path.is_file():
             return path.read_bytes()
@@ -131,3 +173,8 @@ class ManualSource:
         for handle in self._archives.values():
             handle.close()
         self._archives.clear()
+
+
+def _within(path, root):
+    """True when real path `path` is `root` or lies below it."""
+    return os.path.commonpath([path, root]) == root

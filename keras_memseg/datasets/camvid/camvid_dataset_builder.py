@@ -14,16 +14,25 @@ def parse_list(text, list_where):
     >>> parse_list("/SegNet/CamVid/train/a.png /SegNet/CamVid/trainannot/a.png\\n", "x")
     [('train/a.png', 'trainannot/a.png')]
     """
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    return [pair for _, pair in parse_lines(lines, list_where)]
+
+
+def parse_lines(lines, list_where):
+    """`(line_number, (image, label))` for each `(line_number, line)` of a list file.
+
+    Example:
+    >>> parse_lines([(3, " train/a.png  trainannot/a.png ")], "x")
+    [(3, ('train/a.png', 'trainannot/a.png'))]
+    """
     pairs = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, line in lines:
         parts = line.split()
         if len(parts) != 2:
             raise DatasetNotFoundError(
                 f"{list_where} line {number}: expected 'image label', got {line!r}"
             )
-        pairs.append(tuple("/".join(p.strip("/").split("/")[-2:]) for p in parts))
+        pairs.append((number, tuple("/".join(p.strip("/").split("/")[-2:]) for p in parts)))
     return pairs
 
 
@@ -65,11 +74,19 @@ class MemsegCamvid(SegmentationBuilder):
                     f"{source.describe(list_rel)} not found: the {split} list file is "
                     f"missing (official {_OFFICIAL[split]} entries)"
                 )
-            text = source.read(list_rel).decode("utf-8")
-            pairs = [
-                (prefix + image, prefix + label)
-                for image, label in parse_list(text, source.describe(list_rel))
-            ]
-            pairs = self._check_pairs(source, pairs, f"{split} split", _OFFICIAL[split])
+            pairs = self._listed_pairs(source, prefix, split)
             splits[split] = self._generate_examples(source, pairs)
         return splits
+
+    def _listed_pairs(self, source, prefix, split):
+        """Checked `(image_rel, label_rel)` pairs of `<split>.txt`, repeated lines dropped."""
+        list_rel = f"{prefix}{split}.txt"
+        list_where = source.describe(list_rel)
+        lines = self._read_list(source, list_rel)
+        text_of = dict(lines)
+        listed = [
+            ((prefix + image, prefix + label), number, text_of[number])
+            for number, (image, label) in parse_lines(lines, list_where)
+        ]
+        pairs, origins = self._dedupe(listed, list_where)
+        return self._check_pairs(source, pairs, f"{split} split", _OFFICIAL[split], origins)

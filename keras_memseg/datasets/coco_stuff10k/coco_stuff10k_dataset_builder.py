@@ -61,12 +61,11 @@ class MemsegCocoStuff10k(SegmentationBuilder):
                     f"{source.describe(list_rel)} not found: the {split} list "
                     f"({official} names) is missing"
                 )
-            names = [n.strip() for n in source.read(list_rel).decode().splitlines()]
-            pairs = [
-                (f"{prefix}images/{name}.jpg", f"{prefix}annotations/{name}.mat")
-                for name in names
-                if name
+            listed = [
+                ((f"{prefix}images/{name}.jpg", f"{prefix}annotations/{name}.mat"), number, name)
+                for number, name in self._read_list(source, list_rel)
             ]
-            pairs = self._check_pairs(source, pairs, f"{split} split", official)
+            pairs, origins = self._dedupe(listed, source.describe(list_rel))
+            pairs = self._check_pairs(source, pairs, f"{split} split", official, origins)
             splits[split] = self._generate_examples(source, pairs)
         return splits

@@ -43,15 +43,19 @@ class MemsegLip(SegmentationBuilder):
                     f"{', '.join(source.describe(c) for c in candidates)}; "
                     f"official {official} ids)"
                 )
-            ids = [line.strip() for line in source.read(id_file).decode().splitlines()]
-            pairs = [
+            listed = [
                 (
-                    f"{prefix}TrainVal_images/{split}_images/{name}.jpg",
-                    f"{ann_prefix}TrainVal_parsing_annotations/{split}_segmentations/{name}.png",
+                    (
+                        f"{prefix}TrainVal_images/{split}_images/{name}.jpg",
+                        f"{ann_prefix}TrainVal_parsing_annotations/{split}_segmentations/"
+                        f"{name}.png",
+                    ),
+                    number,
+                    name,
                 )
-                for name in ids
-                if name
+                for number, name in self._read_list(source, id_file)
             ]
-            pairs = self._check_pairs(source, pairs, f"{split} split", official)
+            pairs, origins = self._dedupe(listed, source.describe(id_file))
+            pairs = self._check_pairs(source, pairs, f"{split} split", official, origins)
             splits[split] = self._generate_examples(source, pairs)
         return splits
