@@ -16,6 +16,7 @@ another structure than the backbone is refused.
 """
 
 import os
+import stat
 
 from keras_memseg import presets as preset_io
 
@@ -224,6 +225,48 @@ def _load_torch(backbone, path):
     return len(_weighted_layers(backbone))
 
 
+def check_source(source):
+    """Refuses a `load_resnet_weights` source that cannot be one, without opening it.
+
+    `source` must be a preset folder (with a `config.json`) or a non-empty regular file
+    named `.weights.h5` or as a PyTorch checkpoint (`.pth`, `.pt`, `.pth.tar`, `.bin`,
+    `.ckpt`). Only `os.stat` is used: a FIFO, a device or a socket is never opened.
+
+    Raises `FileNotFoundError` or `ValueError` with a one-line message naming `source`.
+
+    Example:
+    >>> check_source("/no/such/weights.pth")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: pretrained weights not found: /no/such/weights.pth
+    """
+    source = os.fspath(source)
+    try:
+        mode = os.stat(source).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"pretrained weights not found: {source}") from None
+    except OSError as error:
+        raise ValueError(f"cannot read {source}: {error.strerror}") from None
+    if stat.S_ISDIR(mode):
+        if not preset_io.is_preset_dir(source):
+            raise ValueError(
+                f"{source} is not a KerasHub preset or keras_memseg preset folder (no config.json)"
+            )
+        return
+    if not stat.S_ISREG(mode):
+        raise ValueError(
+            f"{source} is not a regular file or a preset folder (a FIFO, device or "
+            "socket is never opened)"
+        )
+    if not source.endswith((".weights.h5", *_TORCH_SUFFIXES)):
+        raise ValueError(
+            f"unsupported pretrained source {source}: expected a PyTorch .pth, a preset "
+            "folder (keras_memseg or KerasHub) or a .weights.h5 file"
+        )
+    if os.path.getsize(source) == 0:
+        raise ValueError(f"{source} is empty (0 bytes)")
+
+
 def load_resnet_weights(backbone, source):
     """Loads pretrained ResNet weights into `backbone` (a `DilatedResNetBackbone`).
 
@@ -234,9 +277,12 @@ def load_resnet_weights(backbone, source):
             `.weights.h5` saved from a `DilatedResNetBackbone` of the same
             architecture. Recipes pass `--pretrained=PATH` here.
 
-    Returns the number of layers loaded. Nothing is downloaded. A source of another
-    structure, depth or width raises ValueError naming what differs, and leaves the
-    backbone unchanged.
+    Returns the number of layers loaded. Nothing is downloaded and no code is run:
+    PyTorch files are read with `torch.load(..., weights_only=True)` (a pickle payload
+    is refused), the others are HDF5 and JSON. A source of another structure, depth or
+    width raises ValueError naming what differs, and leaves the backbone unchanged; a
+    path that is not a regular file or a preset folder is refused unopened
+    (`check_source`).
 
     Example:
     >>> import os, tempfile
@@ -250,19 +296,9 @@ def load_resnet_weights(backbone, source):
     True
     """
     source = os.fspath(source)
-    if not os.path.exists(source):
-        raise FileNotFoundError(f"pretrained weights not found: {source}")
+    check_source(source)
     if os.path.isdir(source):
-        if not preset_io.is_preset_dir(source):
-            raise ValueError(
-                f"{source} is not a KerasHub preset or keras_memseg preset folder (no config.json)"
-            )
         return _load_preset_folder(backbone, source)
     if source.endswith(".weights.h5"):
         return _load_weights_file(backbone, source)
-    if source.endswith(_TORCH_SUFFIXES):
-        return _load_torch(backbone, source)
-    raise ValueError(
-        f"unsupported pretrained source {source}: expected a PyTorch .pth, a preset folder "
-        "(keras_memseg or KerasHub) or a .weights.h5 file"
-    )
+    return _load_torch(backbone, source)

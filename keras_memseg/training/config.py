@@ -30,7 +30,9 @@ class RecipeConfig:
             output_stride, context, feats_channels, transform_channels,
             aux_channels, activation, dropout: the model.
         crop_size (h, w), target_scale, ratio_range: training augmentation
-            overrides (empty = the dataset's `augment_config_for` values).
+            overrides (empty = the dataset's `augment_config_for` values). Sizes are
+            bounded (`SIZE_LIMITS`): crop_size and eval_crop_size at most 4096 pixels a
+            side, target_scale and test_scale at most 8192, ratio_range at most 8.
         global_batch_size, learning_rate, weight_decay, sgd_momentum, epochs,
             num_train_examples, max_steps: the optimisation.
         base_momentum, base_lr_m, memory_loss, memory_loss_start_epoch
@@ -184,6 +186,28 @@ _MINIMA = {  # integer fields and their smallest value
     "intra_op_parallelism_threads": 0,
 }
 _PAIRS = ("crop_size", "target_scale", "ratio_range", "test_scale")  # () or 2 numbers > 0
+# The largest value of each size field: a sanity bound, far above every recipe (the
+# largest training crop is Cityscapes' 512x1024, the largest scale 2048 times a ratio of
+# 2), so that a typo such as --crop_size=100000,100000 is refused with the other flags
+# instead of failing on a 112 GiB allocation once the run folder exists.
+SIZE_LIMITS = {
+    "crop_size": 4096,
+    "eval_crop_size": 4096,
+    "target_scale": 8192,
+    "test_scale": 8192,
+    "ratio_range": 8,
+}
+# What `--helpfull` says of a flag beyond its field name.
+FLAG_NOTES = {
+    "crop_size": "height,width of the training crop; each side at most 4096 pixels",
+    "eval_crop_size": "height,width of the sliding window; each side at most 4096 pixels",
+    "target_scale": "training resize target; each value at most 8192 pixels",
+    "test_scale": "evaluation resize target; each value at most 8192 pixels",
+    "ratio_range": "low,high random scale ratio; at most 8",
+    "pretrained": "a preset folder, a .weights.h5 or a PyTorch checkpoint (.pth); "
+    "checked, and loaded once, before the run folder is created",
+    "run_dir": "the run folder (default runs/<name>); must be a writable folder",
+}
 
 
 def _is_number(value):
@@ -229,6 +253,7 @@ def config_problems(config):
         value = tuple(getattr(config, field))
         if len(value) != 2 or not all(isinstance(v, int) and v > 0 for v in value):
             bad(field, ",".join(map(str, value)), "two integers > 0 (height,width)")
+    out += size_problems(config, already=out)
     scales = tuple(config.eval_scales)
     if not scales or not all(_is_number(v) and v > 0 for v in scales):
         bad("eval_scales", ",".join(map(str, scales)), "one or more numbers > 0")
@@ -265,6 +290,48 @@ def config_problems(config):
             config.global_batch_size,
             f"at most num_train_examples ({config.num_train_examples})",
         )
+    return out
+
+
+def size_problems(config, already=()):
+    """One line per size field above its `SIZE_LIMITS` bound (fields already named in
+    `already` are skipped: they are malformed, not too large)."""
+    out = []
+    for field, limit in SIZE_LIMITS.items():
+        if any(line.startswith(f"--{field}=") for line in already):
+            continue
+        value = tuple(getattr(config, field))
+        if any(_is_number(v) and v > limit for v in value):
+            unit = "" if field == "ratio_range" else " pixels"
+            text = ",".join(map(str, value))
+            out.append(f"--{field}={text!r}: at most {limit}{unit} each (a sanity bound)")
+    return out
+
+
+def path_problems(config, run_dir):
+    """One line per path flag that cannot work: `--pretrained` missing, not a regular file
+    or preset folder (a FIFO is never opened), of an unknown kind; `run_dir`,
+    `--export_dir` or `--show_dir` an existing file or in a read-only location.
+
+    Reads no file (loading `--pretrained` is checked by the trainer); `run_dir` is the
+    resolved run folder (`trainer.run_dir_for(config)`).
+    """
+    from keras_memseg.backbones.pretrained import check_source
+    from keras_memseg.training.run_folder import folder_problem
+
+    out = []
+    if config.pretrained:
+        try:
+            check_source(config.pretrained)
+        except (OSError, ValueError) as error:
+            out.append(f"--pretrained={config.pretrained!r}: {error}")
+    folders = {"run_dir": run_dir, "export_dir": config.export_dir}
+    if config.show_dir != "none":
+        folders["show_dir"] = config.show_dir
+    for field, folder in folders.items():
+        problem = folder_problem(folder) if folder else None
+        if problem:
+            out.append(f"--{field}={folder!r}: {problem}")
     return out
 
 

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -41,6 +42,7 @@ from keras_memseg.training.callbacks import ScalarLogger
 from keras_memseg.training.callbacks import StepBackupAndRestore
 from keras_memseg.training.callbacks import StepCheckpoint
 from keras_memseg.training.config import ConfigError
+from keras_memseg.training.config import path_problems
 from keras_memseg.training.keras_saving import cache_attribute_skipsets
 from keras_memseg.training.run_folder import RunFolder
 from keras_memseg.training.strategy import make_strategy
@@ -132,10 +134,10 @@ def mixed_precision_policy(config, strategy):
     )
 
 
-def build_model(config, num_classes, sync_batchnorm=False, dtype=None):
-    """The `MemorySegmenter` architecture of `config` (pretrained backbone if set)."""
+def _backbone(config, sync_batchnorm=False, dtype=None):
+    """The `DilatedResNetBackbone` of `config`, with random weights."""
     overrides = {"base_channels": config.base_channels} if config.base_channels else {}
-    backbone = DilatedResNetBackbone.from_preset(
+    return DilatedResNetBackbone.from_preset(
         config.backbone,
         load_weights=False,
         output_stride=config.output_stride,
@@ -143,6 +145,40 @@ def build_model(config, num_classes, sync_batchnorm=False, dtype=None):
         dtype=dtype,
         **overrides,
     )
+
+
+def one_line(error, limit=600):
+    """`str(error)` on one line (whitespace runs collapsed), at most `limit` characters."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_pretrained(config):
+    """Loads `--pretrained` into a throwaway backbone of `config`'s architecture, so that
+    a file of another architecture, a pickle payload (`torch.load(weights_only=True)`
+    refuses it unexecuted) or an unreadable file is a `ConfigError` line naming the flag
+    before the run folder is created. A no-op without `--pretrained`."""
+    if not config.pretrained:
+        return
+    try:
+        with warnings.catch_warnings():  # torch's pickle-protocol notes, Keras' skips
+            warnings.simplefilter("ignore")
+            load_resnet_weights(_backbone(config), config.pretrained)
+    except (ValueError, OSError, ImportError, KeyError, TypeError) as error:
+        raise ConfigError([f"--pretrained={config.pretrained!r}: {one_line(error)}"]) from None
+
+
+def preflight(config, run_dir):
+    """Refuses, before anything is written, path flags that cannot work (`ConfigError`,
+    one line each): see `keras_memseg.training.config.path_problems`."""
+    problems = path_problems(config, run_dir)
+    if problems:
+        raise ConfigError(problems)
+
+
+def build_model(config, num_classes, sync_batchnorm=False, dtype=None):
+    """The `MemorySegmenter` architecture of `config` (pretrained backbone if set)."""
+    backbone = _backbone(config, sync_batchnorm, dtype)
     if config.pretrained:
         load_resnet_weights(backbone, config.pretrained)
     context = None if config.context in ("", "none") else config.context
@@ -231,18 +267,27 @@ def train(
         keras_memseg.datasets.DatasetNotFoundError: the data is not where the
             loader looks (the recipes print its message and exit 2).
         keras_memseg.training.run_folder.RunFolderError: another run holds the run
-            folder, or it holds a run of another config (nothing was written).
+            folder, or it holds a run of another config (nothing was written), or it
+            cannot be written.
+        ConfigError: a flag that cannot work, found before the run folder is made:
+            `--pretrained` (missing, not a regular file or preset folder, not loadable
+            into this architecture), `--run_dir` / `--export_dir` / `--show_dir` (a
+            file, a read-only location), thread pools that cannot apply.
+        keras_memseg.datasets.BadExampleError: an image or label of the dataset is
+            unusable (the message names the file); the run folder stays resumable.
         NonFiniteTrainingError: `max_nonfinite_batches` batches in a row were
             NaN/inf; the last backup and checkpoint are from a finite state.
     """
+    run_dir = run_dir_for(config)
+    preflight(config, run_dir)
     try:
         set_thread_counts(config.inter_op_parallelism_threads, config.intra_op_parallelism_threads)
     except RuntimeError as error:
         raise ConfigError([f"--{error}"]) from None
     cache_attribute_skipsets()  # checkpoints, backups and model.save ~40 % faster
     strategy = strategy or make_strategy(config.strategy, config.tpu)
+    check_pretrained(config)  # after the strategy: it starts TensorFlow's runtime
     _, task_id, is_chief = worker_info()
-    run_dir = run_dir_for(config)
     private_dir = run_dir if is_chief else os.path.join(run_dir, f"worker_{task_id}")
     # Locked for the whole run; a resume with another config is refused here, before
     # any file is written or any weight touched.

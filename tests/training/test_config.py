@@ -162,3 +162,210 @@ def test_bad_flags_are_one_line_each_before_anything_is_written(tmp_path):
         "error: --eval_mode='fast': one of 'whole', 'slide'",
     ], lines
     assert not (tmp_path / "r").exists()
+
+
+def _error_lines(proc):
+    """The stderr lines of a refused command, blank ones dropped."""
+    return [line for line in proc.stderr.splitlines() if line.strip()]
+
+
+def _text_checkpoint(tmp_path):
+    path = tmp_path / "weights.pth"
+    path.write_text("not a checkpoint\n")
+    return path
+
+
+def _pickle_payload(tmp_path):
+    """A `.pth` whose unpickling would create `tmp_path/pwned` (it must never run)."""
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (os.mkdir, (str(tmp_path / "pwned"),))
+
+    path = tmp_path / "payload.pth"
+    path.write_bytes(pickle.dumps({"state_dict": Payload()}))
+    return path
+
+
+@pytest.mark.parametrize(
+    "make_argv, last_line",
+    [
+        # A boolean flag written with a space: absl reads `--eval_flip` (true) and would
+        # drop `false` without a word.
+        (
+            lambda t: ["--eval_flip", "false"],
+            "unexpected argument 'false' (write --eval_flip=false)",
+        ),
+        (lambda t: ["--foo=1"], "--foo=1: unknown flag (--helpfull lists the flags)"),
+        (lambda t: ["--max_stpes=2"], "--max_stpes=2: unknown flag (did you mean --max_steps?)"),
+        (lambda t: ["--max_steps=abc"], "--max_steps='abc': an integer"),
+        (
+            lambda t: ["--crop_size=100000,100000"],
+            "--crop_size='100000,100000': at most 4096 pixels each (a sanity bound)",
+        ),
+        (
+            lambda t: [f"--pretrained={t}/missing.pth"],
+            "--pretrained='{t}/missing.pth': pretrained weights not found: {t}/missing.pth",
+        ),
+        (lambda t: [f"--pretrained={_text_checkpoint(t)}"], "--pretrained='{t}/weights.pth': "),
+        (lambda t: [f"--pretrained={_pickle_payload(t)}"], "--pretrained='{t}/payload.pth': "),
+        (
+            lambda t: [f"--run_dir={t}/file"],
+            "--run_dir='{t}/file': {t}/file exists and is not a folder",
+        ),
+    ],
+    ids=[
+        "bool_with_space",
+        "unknown_flag",
+        "misspelt_flag",
+        "bad_integer",
+        "huge_crop",
+        "pretrained_missing",
+        "pretrained_text_file",
+        "pretrained_pickle_payload",
+        "run_dir_is_a_file",
+    ],
+)
+def test_bad_command_lines_are_one_line_naming_the_flag_before_anything_is_written(
+    tmp_path, make_argv, last_line
+):
+    (tmp_path / "file").write_text("a file, not a folder\n")
+    run = tmp_path / "run"
+    argv = make_argv(tmp_path)
+    if not any(arg.startswith("--run_dir=") for arg in argv):
+        argv.append(f"--run_dir={run}")
+    before = sorted(os.listdir(tmp_path))
+    proc = _script("train_sample.py", *argv, "--max_steps=1")
+    lines = _error_lines(proc)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "FATAL" not in proc.stderr, proc.stderr[-2000:]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: " + last_line.format(t=tmp_path)), lines
+    assert sorted(os.listdir(tmp_path)) == before  # no run folder, no payload side effect
+
+
+def test_a_corrupt_image_is_one_line_naming_it_and_the_run_folder_is_kept(tmp_path):
+    import shutil
+
+    manual = tmp_path / "manual"
+    shutil.copytree(os.path.join(ROOT, "keras_memseg", "datasets", "camvid", "dummy_data"), manual)
+    image = manual / "train" / "0001TP_000000.png"
+    image.write_bytes(image.read_bytes()[:100])  # truncated
+    proc = _script(
+        "train_camvid.py",
+        f"--manual_dir={manual}",
+        f"--data_dir={tmp_path}/data",
+        f"--run_dir={tmp_path}/run",
+        "--num_train_examples=3",
+        "--global_batch_size=1",
+        "--max_steps=1",
+        "--crop_size=32,32",
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert _error_lines(proc)[-1] == (
+        f"error: cannot decode image {image}: image file is truncated"
+    ), proc.stderr[-2000:]
+    assert (tmp_path / "run" / "config.json").exists()  # resumable once the data is fixed
+
+
+def _read_only_mount_prefix(folder):
+    """argv prefix running a command with `folder` a read-only tmpfs (a user namespace),
+    or None where unshare cannot do it."""
+    import shutil
+
+    if not shutil.which("unshare"):
+        return None
+    probe = subprocess.run(
+        [
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            f"mount -t tmpfs -o ro tmpfs '{folder}' && ! mkdir '{folder}/x' 2>/dev/null",
+        ],
+        capture_output=True,
+    )
+    if probe.returncode:
+        return None
+    return [
+        "unshare",
+        "--user",
+        "--map-root-user",
+        "--mount",
+        "sh",
+        "-c",
+        f'mount -t tmpfs -o ro tmpfs \'{folder}\' && exec "$0" "$@"',
+    ]
+
+
+def test_a_read_only_run_folder_location_is_one_line_naming_it(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    prefix = _read_only_mount_prefix(folder)
+    if prefix is None:
+        if os.geteuid() == 0:
+            pytest.skip("needs unshare (a read-only mount) or a non-root user")
+        folder.chmod(0o555)
+        prefix = []
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.run(
+        [
+            *prefix,
+            sys.executable,
+            os.path.join(ROOT, "recipes", "train_sample.py"),
+            f"--run_dir={folder}/run",
+            "--max_steps=1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert _error_lines(proc) == [
+        f"error: --run_dir='{folder}/run': {folder} is not writable (a read-only location?)"
+    ], proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "argv, problems",
+    [
+        (["--eval_flip", "false"], ["unexpected argument 'false' (write --eval_flip=false)"]),
+        (
+            ["--max_steps=1", "--", "x"],
+            ["unexpected argument 'x' (every setting is a flag: write --name=value)"],
+        ),
+        (["--max_steps=abc", "--max_steps=1"], ["--max_steps='abc': an integer"]),
+        (["--learning_rate", "fast"], ["--learning_rate='fast': a number"]),
+        (["--eval_flip=maybe"], ["--eval_flip='maybe': true or false"]),
+        (["--max_steps"], ["Missing value for flag --max_steps"]),
+    ],
+)
+def test_command_line_problems_are_one_line_each(argv, problems):
+    from keras_memseg.training.cli import parse_command_line
+    from keras_memseg.training.config import ConfigError
+
+    values = flags.FlagValues()
+    define_flags(get_recipe("sample"), values)
+    with pytest.raises(ConfigError) as error:
+        parse_command_line(values, ["prog", *argv])
+    assert error.value.problems == problems
+
+
+def test_sizes_are_bounded_with_the_other_flags():
+    from keras_memseg.training.config import ConfigError
+
+    assert _parse("sample", ["--crop_size=4096,4096"]).crop_size == (4096, 4096)
+    with pytest.raises(ConfigError) as error:
+        _parse("sample", ["--crop_size=100000,100000", "--ratio_range=0.5,20", "--max_steps=-1"])
+    assert error.value.problems == [
+        "--max_steps=-1: an integer >= 0",
+        "--crop_size='100000,100000': at most 4096 pixels each (a sanity bound)",
+        "--ratio_range='0.5,20.0': at most 8 each (a sanity bound)",
+    ]
