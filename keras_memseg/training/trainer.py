@@ -435,6 +435,21 @@ def _train(
                 "lower --learning_rate (a run folder keeps its recipe)"
             )
     train_seconds = time.time() - began
+    # A run that ends diverged writes no model: NaN/inf weights, or its last batches
+    # all skipped as non-finite (finite but huge weights give NaN outputs from then on;
+    # two in a row at the end, since one bad image at the end is no divergence).
+    diverged = model.nonfinite_weights()
+    if diverged or monitor.in_a_row >= 2:
+        what = (
+            f"NaN/inf in {len(diverged)} weights ({diverged[0]}, ...)"
+            if diverged
+            else f"its last {monitor.in_a_row} batches in a row NaN/inf"
+        )
+        raise NonFiniteTrainingError(
+            f"training ended with {what}: model.keras was not written (the model diverged; "
+            "the last backup and checkpoint are from a finite state). Start a new --run_dir "
+            "with a lower --learning_rate"
+        )
 
     if is_chief:
         model.save(os.path.join(run_dir, "model.keras"))

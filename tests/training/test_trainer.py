@@ -110,6 +110,27 @@ def test_a_diverging_run_stops_with_a_clear_error_and_keeps_finite_backups(tmp_p
         assert verify_weights_file(str(path)), path  # every backup written is finite
 
 
+def test_a_diverged_run_that_reaches_its_end_writes_no_model(tmp_path):
+    # More non-finite batches allowed than steps: the run reaches its end diverged, and
+    # model.keras must not be written (issue #34).
+    proc = _run(
+        {
+            "config": {
+                "run_dir": str(tmp_path),
+                "learning_rate": 1e38,  # finite; lr * gradient overflows float32
+                "max_nonfinite_batches": 100,
+                "max_steps": 4,
+            }
+        }
+    )
+    assert proc.returncode != 0
+    # Step 1 makes the weights ~1e37 (finite); steps 2-4 give NaN outputs, skipped.
+    assert "training ended with its last 3 batches in a row NaN/inf" in proc.stderr, proc.stderr[
+        -3000:
+    ]
+    assert not (tmp_path / "model.keras").exists()
+
+
 def test_periodic_and_final_evaluations_share_one_traced_forward(tmp_path):
     # Evaluations at steps 2 and 4 (periodic) and after training (final): one compiled
     # forward for all of them, not a retrace of the model per evaluation.
