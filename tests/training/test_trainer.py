@@ -117,7 +117,7 @@ def test_a_diverged_run_that_reaches_its_end_writes_no_model(tmp_path):
         {
             "config": {
                 "run_dir": str(tmp_path),
-                "learning_rate": 1e38,  # finite; lr * gradient overflows float32
+                "learning_rate": 1e38,  # finite; one step makes the weights ~1e37
                 "max_nonfinite_batches": 100,
                 "max_steps": 4,
             }
