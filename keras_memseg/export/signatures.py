@@ -311,6 +311,18 @@ class SegmentationServer:
         return self._heads(logits)
 
     def _heads(self, logits):
+        # Finite but huge pixels (1e30) pass the input checks and give NaN logits: an
+        # error for the client instead of NaN probabilities and all-zero labels.
+        finite = tf.math.is_finite(logits)
+        bad = tf.size(finite, tf.int64) - tf.math.count_nonzero(finite, dtype=tf.int64)
+        check = _check(
+            tf.equal(bad, 0),
+            "the model's output holds {} NaN or inf values for these images; send RGB "
+            "values in 0-255",
+            (bad,),
+        )
+        with tf.control_dependencies([check]):
+            logits = tf.identity(logits)
         result = {}
         if "logits" in self.outputs:
             result["logits"] = logits

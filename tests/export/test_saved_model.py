@@ -268,6 +268,11 @@ def test_bad_inputs_raise_clear_errors(saved_models):
         ),
         (default, {"images": tf.zeros((0, 16, 16, 3))}, "empty batch: `images` holds no image"),
         (default, {"images": tf.fill((1, 8, 8, 3), np.nan)}, "`images` hold 192 NaN or inf"),
+        (  # finite, but far outside 0-255: NaN logits, refused (issue #34)
+            default,
+            {"images": tf.fill((1, 8, 8, 3), 1e30)},
+            "NaN or inf values for these images; send RGB values in 0-255",
+        ),
         (
             default,
             {
