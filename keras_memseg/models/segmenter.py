@@ -66,6 +66,24 @@ def _check_label_arrays(x, y):
     check_label_shape(tuple(y.shape), image_shape)
 
 
+def _check_image_arrays(x, what, channels):
+    """Images given as an array: (batch, height, width, channels), at least one image.
+
+    Datasets and generators are not looked into (their batches are checked in the step).
+    """
+    images = x.get("images") if isinstance(x, dict) else x
+    if not (hasattr(images, "shape") and hasattr(images, "dtype")):
+        return
+    shape = tuple(images.shape)
+    if len(shape) != 4 or (channels is not None and shape[-1] != channels):
+        want = channels if channels is not None else "channels"
+        raise ValueError(
+            f"{what}: images must be a (batch, height, width, {want}) array, got shape {shape}"
+        )
+    if shape[0] == 0:
+        raise ValueError(f"{what}: got an empty batch of shape {shape}; pass at least one image")
+
+
 def resize_to(x, reference):
     """Bilinear (half-pixel) resize of `x` to the spatial size of `reference`, float32."""
     return bilinear_resize(ops.cast(x, "float32"), ops.shape(reference)[1:3])
@@ -480,18 +498,28 @@ class Segmenter(keras.Model):
                 "the model is broken: load a checkpoint from before it diverged"
             )
 
-    def predict(self, *args, **kwargs):
+    def input_channels(self):
+        """The image channels the backbone takes (3 for RGB), or None when unknown."""
+        try:
+            return int(self.backbone.input_shape[-1])
+        except (AttributeError, TypeError, ValueError, IndexError):
+            return None
+
+    def predict(self, x=None, *args, **kwargs):
         self.check_finite("predict")
-        return super().predict(*args, **kwargs)
+        _check_image_arrays(x, "predict", self.input_channels())
+        return super().predict(x, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         self.check_finite("evaluate")
+        _check_image_arrays(x, "evaluate", self.input_channels())
         _check_label_arrays(x, y)
         return super().evaluate(x, y, *args, **kwargs)
 
     def fit(self, x=None, y=None, *args, **kwargs):
         # Arrays are checked here, before any step: a second `fit` is traced with
         # relaxed (unknown) shapes, where only graph assertions could catch them.
+        _check_image_arrays(x, "fit", self.input_channels())
         _check_label_arrays(x, y)
         return super().fit(x, y, *args, **kwargs)
 

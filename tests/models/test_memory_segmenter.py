@@ -514,3 +514,27 @@ def test_unknown_label_shapes_are_checked_in_the_graph():
         check(np.zeros((2, 16, 32), "int32"), x)
     with pytest.raises(tf.errors.InvalidArgumentError, match="more than one channel"):
         check(np.zeros((2, 32, 32, 3), "int32"), x)
+
+
+@pytest.mark.parametrize(
+    "call, images, match",
+    [
+        ("predict", np.zeros((0, 32, 32, 3), "float32"), "predict: got an empty batch"),
+        (
+            "predict",
+            np.zeros((1, 32, 32, 4), "float32"),
+            r"predict: images must be a \(batch, height, width, 3\) array, got shape "
+            r"\(1, 32, 32, 4\)",
+        ),
+        ("fit", np.zeros((2, 32, 32, 1), "float32"), r"fit: images must be .* \(2, 32, 32, 1\)"),
+        ("evaluate", np.zeros((32, 32, 3), "float32"), r"evaluate: images must be"),
+    ],
+)
+def test_image_arrays_of_the_wrong_shape_are_one_line_errors(call, images, match):
+    # Issue #34: these were Keras' UnboundLocalError or 50-line shape errors.
+    model = tiny()
+    model.compile(jit_compile=False)
+    labels = np.zeros(images.shape[:3], "int32") if call != "predict" else None
+    args = (images,) if labels is None else (images, labels)
+    with pytest.raises(ValueError, match=match):
+        getattr(model, call)(*args, verbose=0)
