@@ -188,43 +188,65 @@ def _pickle_payload(tmp_path):
     return path
 
 
+# Each case is a fresh recipe process (~15-20 s, TensorFlow's import): the default run
+# keeps one of each kind; the others' parsing is covered in-process by
+# `test_command_line_problems_are_one_line_each` and tests/training/test_preflight.py.
+SLOW = pytest.mark.slow
+
+
 @pytest.mark.parametrize(
     "make_argv, last_line",
     [
         # A boolean flag written with a space: absl reads `--eval_flip` (true) and would
         # drop `false` without a word.
-        (
+        pytest.param(
             lambda t: ["--eval_flip", "false"],
             "unexpected argument 'false' (write --eval_flip=false)",
+            id="bool_with_space",
         ),
-        (lambda t: ["--foo=1"], "--foo=1: unknown flag (--helpfull lists the flags)"),
-        (lambda t: ["--max_stpes=2"], "--max_stpes=2: unknown flag (did you mean --max_steps?)"),
-        (lambda t: ["--max_steps=abc"], "--max_steps='abc': an integer"),
-        (
+        pytest.param(
+            lambda t: ["--foo=1"],
+            "--foo=1: unknown flag (--helpfull lists the flags)",
+            id="unknown_flag",
+            marks=SLOW,
+        ),
+        pytest.param(
+            lambda t: ["--max_stpes=2"],
+            "--max_stpes=2: unknown flag (did you mean --max_steps?)",
+            id="misspelt_flag",
+            marks=SLOW,
+        ),
+        pytest.param(
+            lambda t: ["--max_steps=abc"], "--max_steps='abc': an integer", id="bad_integer"
+        ),
+        pytest.param(
             lambda t: ["--crop_size=100000,100000"],
             "--crop_size='100000,100000': at most 4096 pixels each (a sanity bound)",
+            id="huge_crop",
+            marks=SLOW,
         ),
-        (
+        pytest.param(
             lambda t: [f"--pretrained={t}/missing.pth"],
             "--pretrained='{t}/missing.pth': pretrained weights not found: {t}/missing.pth",
+            id="pretrained_missing",
+            marks=SLOW,
         ),
-        (lambda t: [f"--pretrained={_text_checkpoint(t)}"], "--pretrained='{t}/weights.pth': "),
-        (lambda t: [f"--pretrained={_pickle_payload(t)}"], "--pretrained='{t}/payload.pth': "),
-        (
+        pytest.param(
+            lambda t: [f"--pretrained={_text_checkpoint(t)}"],
+            "--pretrained='{t}/weights.pth': ",
+            id="pretrained_text_file",
+            marks=SLOW,
+        ),
+        pytest.param(
+            lambda t: [f"--pretrained={_pickle_payload(t)}"],
+            "--pretrained='{t}/payload.pth': ",
+            id="pretrained_pickle_payload",
+        ),
+        pytest.param(
             lambda t: [f"--run_dir={t}/file"],
             "--run_dir='{t}/file': {t}/file exists and is not a folder",
+            id="run_dir_is_a_file",
         ),
-    ],
-    ids=[
-        "bool_with_space",
-        "unknown_flag",
-        "misspelt_flag",
-        "bad_integer",
-        "huge_crop",
-        "pretrained_missing",
-        "pretrained_text_file",
-        "pretrained_pickle_payload",
-        "run_dir_is_a_file",
     ],
 )
 def test_bad_command_lines_are_one_line_naming_the_flag_before_anything_is_written(
