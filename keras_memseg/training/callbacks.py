@@ -313,7 +313,8 @@ class ScalarLogger(keras.callbacks.Callback):
         self.writer = tf.summary.create_file_writer(log_dir) if enabled else None
 
     def learning_rate(self):
-        optimizer = self.model.optimizer
+        # A wrapper (`FiniteStep`, Keras' LossScaleOptimizer) holds the schedule inside.
+        optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)
         lr = optimizer.learning_rate
         schedule = getattr(optimizer, "_learning_rate", None)
         if callable(schedule):
