@@ -1,5 +1,6 @@
 """benchmarks/onednn.py: the settings per CPU, the crash column, the derived lines."""
 
+import pytest
 from benchmark_scripts import load_script
 from benchmark_scripts import run_script
 
@@ -37,6 +38,7 @@ def test_derived_lines_compare_the_medians_and_name_every_crash():
     assert "| onednn_all | deeplabv3 | 1 | -11 | crash | - |" in onednn.table(payload)
 
 
+@pytest.mark.slow  # ~45 s; the crash itself is guarded by tests/models/test_batch_one.py
 def test_a_batch_one_probe_runs_in_a_subprocess(tmp_path):
     out = tmp_path / "onednn.json"
     _, result = run_script(
