@@ -99,6 +99,12 @@ def test_config_only_script_prints_json():
     assert cfg["activation"] == "leaky_relu" and cfg["global_batch_size"] == 8
 
 
+def test_the_old_cocostuff_command_is_an_alias_of_coco_stuff10k():
+    proc = _script("train_cocostuff.py", "--config_only")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["dataset"] == "coco_stuff10k"
+
+
 def test_missing_data_exits_cleanly(tmp_path):
     proc = _script("train_coco_stuff10k.py", f"--data_dir={tmp_path}", f"--run_dir={tmp_path}/r")
     assert proc.returncode == 2
