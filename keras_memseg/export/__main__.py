@@ -213,7 +213,7 @@ def parse_args(argv=None):
 
 def _not_a_file(path):
     """What `path` is instead of a regular file (a folder, a FIFO, a device, ...)."""
-    from keras_memseg.models.loading import special_file_kind
+    from keras_memseg.file_kinds import special_file_kind
 
     kind = "a folder" if os.path.isdir(path) else special_file_kind(path) or "not a file"
     return f"{kind}, not a .keras file"

@@ -115,7 +115,7 @@ def detect_kind(path):
     ...
     keras_memseg.predict.loading.ModelLoadError: ...: a folder without saved_model.pb or ...
     """
-    from keras_memseg.models.loading import special_file_kind
+    from keras_memseg.file_kinds import special_file_kind
 
     path = os.fspath(path)
     if not os.path.exists(path):

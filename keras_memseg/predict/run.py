@@ -192,7 +192,7 @@ def read_image(path):
     from PIL import ImageOps
     from PIL import UnidentifiedImageError
 
-    from keras_memseg.models.loading import special_file_kind
+    from keras_memseg.file_kinds import special_file_kind
 
     special = special_file_kind(path)
     if special is not None:
@@ -212,7 +212,7 @@ def read_image(path):
 def _missing_reason(path):
     """Why `collect_inputs` could not take `path`: it does not exist, or it is a FIFO,
     a socket or a device (never opened: reading one may block forever)."""
-    from keras_memseg.models.loading import special_file_kind
+    from keras_memseg.file_kinds import special_file_kind
 
     special = special_file_kind(path)
     if special is None:
