@@ -7,9 +7,9 @@ import socket
 
 import pytest
 
+from keras_memseg.file_kinds import special_file_kind
 from keras_memseg.models import load_segmenter
 from keras_memseg.models.loading import ModelFileError
-from keras_memseg.file_kinds import special_file_kind
 
 
 def _timeout(signum, frame):
