@@ -16,6 +16,7 @@ needs no per-backend `train_step`. A model with `FORWARD_TAKES_LABELS` (MemorySe
 gets `(images, labels)` as the input of its training forward pass in `fit()`.
 """
 
+import numbers
 import warnings
 
 import keras
@@ -117,8 +118,14 @@ def split_inputs(inputs):
 
 
 def check_int(name, value, minimum):
-    """`int(value)` after checking it is an integer >= minimum (not 2.7, not True)."""
-    if isinstance(value, bool) or not float(value).is_integer() or int(value) < minimum:
+    """`int(value)` after checking it is an integer >= minimum (not 2.7, not True, not
+    the string "5")."""
+    if (
+        isinstance(value, (bool, str, bytes))
+        or not isinstance(value, numbers.Real)
+        or not float(value).is_integer()
+        or int(value) < minimum
+    ):
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 

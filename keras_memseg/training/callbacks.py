@@ -1,8 +1,10 @@
 """Training callbacks (TensorFlow): step-exact backup/restore, step checkpoints, the
 non-finite monitor, TensorBoard scalars, periodic evaluation."""
 
+import errno
 import filecmp
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -59,47 +61,217 @@ def verify_weights_file(path):
     )
 
 
+def sha256_of(path):
+    """Hex SHA-256 of the file at `path`, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _rng_state(model):
+    """The dropout seed states as JSON-able [{"dtype", "value"}]."""
+    return [
+        {
+            "dtype": str(keras.ops.convert_to_numpy(v).dtype),
+            "value": keras.ops.convert_to_numpy(v).tolist(),
+        }
+        for v in _rng_variables(model)
+    ]
+
+
+def _write_json(path, payload):
+    with open(path, "w") as f:
+        json.dump(payload, f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def _save_state(model, folder, step, weights_from=None):
-    """Weights + optimizer (`state.weights.h5`), RNG states and the step into `folder`.
+    """Weights + optimizer (`state.weights.h5`), RNG states, the step and, last, the
+    checksums of the three (`checksums.json`) into `folder`.
 
     `weights_from`: a `model.save_weights` file of this very state (the checkpoint
     just written at `step`), copied instead of saving the weights again."""
     os.makedirs(folder, exist_ok=True)
     target = os.path.join(folder, "state.weights.h5")
     if weights_from:
+        ensure_space(target, os.path.getsize(weights_from) + 2**20)
         shutil.copyfile(weights_from, target)
     else:
-        model.save_weights(target)
+        save_weights_checked(model, target)
     rng = {f"v{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(_rng_variables(model))}
     np.savez(os.path.join(folder, "rng.npz"), **rng)
     with open(os.path.join(folder, "step.json"), "w") as f:
         json.dump({"step": int(step)}, f)
+    _write_json(
+        os.path.join(folder, CHECKSUMS),
+        {name: sha256_of(os.path.join(folder, name)) for name in BACKUP_FILES},
+    )
 
 
-def load_all_or_nothing(model, weights_path, rng_path=None):
+CHECKSUMS = "checksums.json"
+BACKUP_FILES = ("state.weights.h5", "rng.npz", "step.json")
+
+
+class CorruptStateError(ValueError):
+    """A backup or checkpoint that reads but is not what was written (checksum, NaN)."""
+
+
+def checkpoint_sidecar(weights_path):
+    """`ckpt-0000100.weights.h5` -> `ckpt-0000100.json`: its checksum, step and RNG."""
+    return weights_path[: -len(".weights.h5")] + ".json"
+
+
+def step_of(path):
+    """The step in a `step-00000100` / `ckpt-0000100.weights.h5` name (-1 if none)."""
+    digits = "".join(ch for ch in os.path.basename(path).split(".")[0] if ch.isdigit())
+    return int(digits) if digits else -1
+
+
+def _verify_backup(folder):
+    """Raises CorruptStateError when a file of the backup `folder` does not match its
+    checksum; returns False for a backup without checksums (an older version's)."""
+    path = os.path.join(folder, CHECKSUMS)
+    if not os.path.exists(path):
+        return False
+    try:
+        with open(path) as f:
+            expected = json.load(f)
+        if not isinstance(expected, dict) or set(expected) != set(BACKUP_FILES):
+            raise ValueError("not a checksum list")
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        raise CorruptStateError(f"{path} does not read ({error})") from None
+    for name in BACKUP_FILES:
+        if sha256_of(os.path.join(folder, name)) != expected[name]:
+            raise CorruptStateError(f"{name} does not match its checksum (the file changed)")
+    return True
+
+
+def _read_checkpoint_sidecar(weights_path):
+    """The checkpoint's RNG states, after checking its checksum; None when it has no
+    sidecar (an older version's checkpoint, or one copied without it)."""
+    path = checkpoint_sidecar(weights_path)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            meta = json.load(f)
+        expected, rng = meta["sha256"], meta["rng"]
+        states = [np.asarray(r["value"], dtype=r["dtype"]) for r in rng]
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+        raise CorruptStateError(f"{path} does not read ({error})") from None
+    if sha256_of(weights_path) != expected:
+        raise CorruptStateError("the file does not match its checksum (it changed)")
+    return states
+
+
+def load_all_or_nothing(model, weights_path, rng_path=None, rng_states=None):
     """Loads `weights_path` (and RNG states) into `model`, or leaves it exactly as it was.
 
     Keras' `load_weights` assigns layer by layer and can fail half-way (a shape
-    mismatch, a torn file): the previous values of every variable are put back then.
+    mismatch, a torn file): the previous values of every variable are put back then,
+    and also when the loaded state holds NaN/inf (`CorruptStateError`).
+    `rng_path`: a backup's `rng.npz`; `rng_states`: the arrays themselves.
     """
     variables = list(model.variables) + list(model.optimizer.variables)
     snapshot = [keras.ops.convert_to_numpy(v).copy() for v in variables]
     try:
         model.load_weights(weights_path)
+        states = rng_states
         if rng_path is not None:
             with np.load(rng_path) as rng:
                 states = [rng[f"v{i}"] for i in range(len(rng.files))]
+        if states is not None:
             targets = _rng_variables(model)
             if len(states) != len(targets):
                 raise ValueError(
-                    f"{rng_path} holds {len(states)} RNG states, the model has {len(targets)}"
+                    f"{rng_path or weights_path} holds {len(states)} RNG states, the model "
+                    f"has {len(targets)}"
                 )
             for variable, value in zip(targets, states):
                 variable.assign(value)
+        if not _state_is_finite(model):
+            raise CorruptStateError("its weights or optimizer state hold NaN/inf")
     except Exception:
         for variable, value in zip(variables, snapshot):
             variable.assign(value)
         raise
+
+
+def is_disk_full(error):
+    """True for the OSError of a full disk or quota (or a file size limit)."""
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+class DiskFullError(OSError):
+    """No room to write a checkpoint, backup or model (one line: the file, the space)."""
+
+    def __init__(self, message):
+        super().__init__(errno.ENOSPC, message)
+
+    def __str__(self):
+        return self.strerror
+
+
+def state_bytes(model):
+    """Bytes of the model's and optimizer's variables: what a weights file holds."""
+    variables = list(model.variables) + list(getattr(model.optimizer, "variables", []))
+    return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
+
+
+def ensure_space(path, need):
+    """Raises DiskFullError when the file system of `path` has under `need` bytes free.
+
+    Checked before a weights file is written: HDF5 meeting a full disk half-way leaves
+    its file handle in a state that crashes the interpreter later (exit 139)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    free = shutil.disk_usage(folder).free
+    if free < need:
+        raise DiskFullError(
+            f"no space left on the device of {folder} to write {os.path.basename(path)}: "
+            f"{free / 2**20:.1f} MiB free, about {need / 2**20:.1f} MiB needed"
+        )
+
+
+def save_weights_checked(model, path):
+    """`model.save_weights(path)` after checking the free space (the state's bytes plus
+    HDF5's overhead); a full disk met anyway is a DiskFullError, the partial file gone."""
+    ensure_space(path, int(state_bytes(model) * 1.25) + 2**20)
+    try:
+        model.save_weights(path)
+    except OSError as error:
+        _close_h5_files(path)
+        if os.path.exists(path):
+            os.remove(path)
+        if is_disk_full(error):
+            raise DiskFullError(
+                f"no space left on the device while writing {path} ({error.strerror or error})"
+            ) from None
+        raise
+
+
+def _close_h5_files(path):
+    """Closes the HDF5 file Keras left open on `path` when a write failed (its store is
+    not closed on errors). The file is emptied first: closing flushes metadata, which on
+    a full disk fails again and leaves a handle that crashes the interpreter at exit."""
+    import gc
+
+    import h5py
+
+    target = os.path.abspath(path)
+    if os.path.exists(target):
+        os.truncate(target, 0)
+    for obj in gc.get_objects():
+        try:
+            if isinstance(obj, h5py.File) and obj.id.valid:
+                if os.path.abspath(obj.filename) == target:
+                    obj.close()
+        except Exception:  # noqa: BLE001, S110 - best effort on a broken handle
+            pass
 
 
 class StepBackupAndRestore(keras.callbacks.Callback):
@@ -108,10 +280,11 @@ class StepBackupAndRestore(keras.callbacks.Callback):
     Every `save_freq` optimizer steps (and at `total_steps`) it writes
     `backup_dir/step-<N>/` (`state.weights.h5`: model and optimizer variables, the
     memory and its update counter included; `rng.npz`: the dropout seed states;
-    `step.json`) into a hidden temporary folder, reads it back, and renames it into
-    place; then the older backups beyond the newest two are removed. Nothing is written
-    from a non-finite state (the last good backup survives). `restore()` tries the
-    backups newest first, then the checkpoints of `checkpoint_dir`, each all-or-nothing.
+    `step.json`; `checksums.json`: their SHA-256) into a hidden temporary folder, reads
+    it back, and renames it into place; then the older backups beyond the newest two are
+    removed. Nothing is written from a non-finite state (the last good backup survives).
+    `restore()` tries the backups newest first, then the checkpoints of
+    `checkpoint_dir`, each checked against its checksums and loaded all-or-nothing.
 
     `checkpoint`: the run's `StepCheckpoint`, placed before this callback. At a step it
     has just checkpointed, the backup's `state.weights.h5` is a copy of that file (the
@@ -135,9 +308,11 @@ class StepBackupAndRestore(keras.callbacks.Callback):
         )
 
     def candidates(self):
-        """[(description, weights path, rng path or None)], newest first."""
+        """[(kind, description, weights path, rng path or None)], newest step first;
+        kind is "backup" or "checkpoint"."""
         out = [
             (
+                "backup",
                 os.path.join(self.backup_dir, d),
                 os.path.join(self.backup_dir, d, "state.weights.h5"),
                 os.path.join(self.backup_dir, d, "rng.npz"),
@@ -145,44 +320,70 @@ class StepBackupAndRestore(keras.callbacks.Callback):
             for d in self._backups()
         ]
         if self.checkpoint_dir and os.path.isdir(self.checkpoint_dir):
-            for path in sorted(
-                glob.glob(os.path.join(self.checkpoint_dir, "ckpt-*.weights.h5")), reverse=True
-            ):
-                out.append((path, path, None))
-        return out
+            for path in glob.glob(os.path.join(self.checkpoint_dir, "ckpt-*.weights.h5")):
+                out.append(("checkpoint", path, path, None))
+        # Newest step first; at one step the backup (it also holds the RNG) first.
+        return sorted(out, key=lambda c: (-step_of(c[1]), c[0] != "backup"))
+
+    def _load(self, model, kind, weights, rng):
+        """Loads one candidate after its checksum; returns whether it was checked."""
+        if kind == "backup":
+            checked = _verify_backup(os.path.dirname(weights))
+            load_all_or_nothing(model, weights, rng)
+            return checked
+        states = _read_checkpoint_sidecar(weights)
+        load_all_or_nothing(model, weights, rng_states=states)
+        return states is not None
 
     def restore(self, model):
-        """Loads the newest readable backup (or checkpoint) into `model`; returns its step.
+        """Loads the newest intact backup (or checkpoint) into `model`; returns its step.
 
-        Returns 0 when the folder holds none. Raises when it holds some but none reads.
+        A candidate is loaded only when its files match the checksums written with them
+        and its state is finite; otherwise the next older one is tried, and the resume
+        says which were passed over. `not_exact` is a one-line note when the resume
+        cannot reproduce an uninterrupted run (a checkpoint without random states),
+        else None. Returns 0 when the folder holds none. Raises when it holds some but
+        none is usable.
         """
         self.set_model(model)
+        self.restored_from, self.not_exact = None, None
         candidates = self.candidates()
         problems = []
-        for where, weights, rng in candidates:
+        for kind, where, weights, rng in candidates:
             try:
-                load_all_or_nothing(model, weights, rng)
+                checked = self._load(model, kind, weights, rng)
             except Exception as error:  # noqa: BLE001 - reported, then the next one
-                problems.append(f"{where}: {type(error).__name__}: {str(error)[:200]}")
-                print(
-                    f"warning: cannot restore {where} ({type(error).__name__}); trying an "
-                    "older backup or checkpoint"
-                )
+                reason = " ".join(str(error).split())[:200] or type(error).__name__
+                problems.append(f"{where}: {type(error).__name__}: {reason}")
+                print(f"warning: cannot restore {where} ({reason}); trying an older one")
                 continue
-            if rng is None:
-                print(
-                    f"warning: resumed from checkpoint {where}: dropout random states are "
-                    "not in checkpoints, so the next steps differ slightly from an "
-                    "uninterrupted run"
-                )
+            step = _step(model)
             self.restored_from = where
-            return _step(model)
+            if problems:
+                print(
+                    f"warning: resumed from {where} at step {step}: {len(problems)} newer "
+                    "backup(s) or checkpoint(s) were unusable (see above); training goes "
+                    f"on from step {step} as an uninterrupted run would"
+                )
+            if kind == "checkpoint" and not checked:
+                self.not_exact = (
+                    f"resume not exact: resumed from checkpoint {where} (step {step}), "
+                    "which has no checksum or random states (an older version wrote it): "
+                    "dropout draws differ from an uninterrupted run's from here on"
+                )
+                print(f"warning: {self.not_exact}")
+            elif not checked:
+                print(
+                    f"warning: {where} has no checksums (an older version wrote it); "
+                    "loaded because it reads whole and is finite"
+                )
+            return step
         if candidates:
             from keras_memseg.training.run_folder import RunFolderError
 
             run_dir = os.path.dirname(os.path.abspath(self.backup_dir))
             raise RunFolderError(
-                f"cannot resume {run_dir}: no readable backup or checkpoint "
+                f"cannot resume {run_dir}: no usable backup or checkpoint "
                 f"({len(candidates)} tried, first problem: {problems[0]}). Nothing was "
                 "deleted; move the run folder aside or pass another --run_dir to start again"
             )
@@ -228,7 +429,10 @@ class StepBackupAndRestore(keras.callbacks.Callback):
 class StepCheckpoint(keras.callbacks.Callback):
     """Writes `ckpt-<step>.weights.h5` every `every` steps, keeping the last `keep` (0 =
     all). A checkpoint is written to a temporary file, read back and renamed; older ones
-    are removed only after that, and nothing is written from a non-finite state."""
+    are removed only after that, and nothing is written from a non-finite state.
+
+    Beside each, `ckpt-<step>.json` holds the file's SHA-256, the step and the dropout
+    random states, so that a resume from a checkpoint is checked and exact."""
 
     def __init__(self, directory, every, total_steps, keep=3, enabled=True):
         super().__init__()
@@ -248,16 +452,30 @@ class StepCheckpoint(keras.callbacks.Callback):
         os.makedirs(self.directory, exist_ok=True)
         path = os.path.join(self.directory, f"ckpt-{step:07d}.weights.h5")
         tmp = os.path.join(self.directory, f".tmp-ckpt-{step:07d}.weights.h5")
-        self.model.save_weights(tmp)
-        if not verify_weights_file(tmp):
-            os.remove(tmp)
-            raise OSError(f"checkpoint {path} did not read back")
-        os.replace(tmp, path)
+        sidecar = checkpoint_sidecar(path)
+        try:
+            save_weights_checked(self.model, tmp)
+            if not verify_weights_file(tmp):
+                raise OSError(f"checkpoint {path} did not read back")
+            # The sidecar (checksum, step, random states) goes into place first: a
+            # checkpoint is never visible without it.
+            _write_json(
+                sidecar + ".tmp",
+                {"step": step, "sha256": sha256_of(tmp), "rng": _rng_state(self.model)},
+            )
+            os.replace(sidecar + ".tmp", sidecar)
+            os.replace(tmp, path)
+        finally:
+            for leftover in (tmp, sidecar + ".tmp"):
+                if os.path.exists(leftover):
+                    os.remove(leftover)
         self.last_written = (step, path)
         if self.keep:
             old = sorted(glob.glob(os.path.join(self.directory, "ckpt-*.weights.h5")))
             for stale in old[: max(len(old) - self.keep, 0)]:
                 os.remove(stale)
+                if os.path.exists(checkpoint_sidecar(stale)):
+                    os.remove(checkpoint_sidecar(stale))
 
 
 class NonFiniteMonitor(keras.callbacks.Callback):

@@ -200,6 +200,7 @@ def train_main(config):
     """
     from keras_memseg import datasets
     from keras_memseg.training import trainer
+    from keras_memseg.training.callbacks import DiskFullError
     from keras_memseg.training.run_folder import RunFolderError
 
     try:
@@ -225,12 +226,17 @@ def train_main(config):
     except trainer.NonFiniteTrainingError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except DiskFullError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     written = [
         name
         for name in ("model.keras", "eval.json", "iou.png", "overlays", "checkpoints", "logs")
         if os.path.exists(os.path.join(result.run_dir, name))
     ]
     print(f"wrote {result.run_dir}/: {', '.join(written)} (tensorboard --logdir {result.run_dir})")
+    if result.resume_note:
+        print(f"note: {result.resume_note}")  # the last line, where a reader looks
     return 0
 
 

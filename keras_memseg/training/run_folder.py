@@ -119,6 +119,7 @@ class RunFolder:
     def __init__(self, path):
         self.path = os.fspath(path)
         self._lock = None
+        self.resumed = False  # set by `open`: the folder already held this run's config
 
     def open(self, config):
         """Locks the folder and checks or records `config` (a JSON-serialisable dict).
@@ -179,7 +180,8 @@ class RunFolder:
     def check_or_record(self, config):
         config = json.loads(json.dumps(config))  # tuples become lists, as in the file
         path = os.path.join(self.path, CONFIG_FILE)
-        if os.path.exists(path):
+        self.resumed = os.path.exists(path)
+        if self.resumed:
             try:
                 with open(path) as f:
                     old = json.load(f)

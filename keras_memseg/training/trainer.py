@@ -36,11 +36,16 @@ from keras_memseg.optimizers import PolyDecay
 from keras_memseg.optimizers import TiedMomentum
 from keras_memseg.optimizers import TorchSGD
 from keras_memseg.tensorflow_runtime import set_thread_counts
+from keras_memseg.training.callbacks import DiskFullError
 from keras_memseg.training.callbacks import NonFiniteMonitor
 from keras_memseg.training.callbacks import PeriodicEvaluation
 from keras_memseg.training.callbacks import ScalarLogger
 from keras_memseg.training.callbacks import StepBackupAndRestore
 from keras_memseg.training.callbacks import StepCheckpoint
+from keras_memseg.training.callbacks import ensure_space
+from keras_memseg.training.callbacks import is_disk_full
+from keras_memseg.training.callbacks import state_bytes
+from keras_memseg.training.callbacks import step_of
 from keras_memseg.training.config import ConfigError
 from keras_memseg.training.config import path_problems
 from keras_memseg.training.keras_saving import cache_attribute_skipsets
@@ -61,6 +66,8 @@ class TrainResult:
     steps: int
     train_seconds: float
     history: list
+    # One line when the run resumed in a way that cannot match an uninterrupted run.
+    resume_note: str = None
 
 
 def run_dir_for(config):
@@ -303,9 +310,23 @@ def train(
             evaluate,
             train_data,
             eval_data,
+            resumed=run_folder.resumed,
         )
+    except OSError as error:
+        if not is_disk_full(error):
+            raise
+        raise DiskFullError(f"{one_line(error)}; {_resume_hint(run_dir, private_dir)}") from None
     finally:
         run_folder.release()
+
+
+def _resume_hint(run_dir, private_dir):
+    """Where the same command would resume `run_dir` from (after a full disk)."""
+    newest = StepBackupAndRestore(
+        os.path.join(private_dir, "backup"), 1, 1, os.path.join(run_dir, "checkpoints")
+    ).candidates()
+    where = f"step {step_of(newest[0][1])} ({newest[0][1]})" if newest else "step 0"
+    return f"free some space and run the same command again: it resumes from {where}"
 
 
 def _train(
@@ -318,6 +339,7 @@ def _train(
     evaluate,
     train_data,
     eval_data,
+    resumed=False,
 ):
     info = datasets.get_info(config.dataset)
     keras.utils.set_random_seed(config.seed)
@@ -368,6 +390,11 @@ def _train(
     start = backup.restore(model)
     if start:
         print(f"resumed from {backup.restored_from} at step {start}/{total}")
+    elif resumed:
+        print(
+            f"note: {run_dir} holds no backup or checkpoint yet: training starts from step 0 "
+            "with the run's seed, as the first attempt did"
+        )
 
     raw_eval = eval_data
     # One traced forward for every evaluation of the run (periodic and final), built
@@ -452,7 +479,9 @@ def _train(
         )
 
     if is_chief:
-        model.save(os.path.join(run_dir, "model.keras"))
+        model_path = os.path.join(run_dir, "model.keras")
+        ensure_space(model_path, int(state_bytes(model) * 1.25) + 2**20)
+        model.save(model_path)
         if config.export_dir:
             from keras_memseg.export import export_saved_model
 
@@ -492,4 +521,6 @@ def _train(
                 },
                 total,
             )
-    return TrainResult(model, run_dir, report, total, train_seconds, history)
+    return TrainResult(
+        model, run_dir, report, total, train_seconds, history, resume_note=backup.not_exact
+    )

@@ -340,6 +340,7 @@ def test_legacy_config_drops_policy_with_a_warning():
     "kwargs, match",
     [
         ({"num_classes": 2.7}, "num_classes must be an integer"),
+        ({"num_classes": "5"}, "num_classes must be an integer >= 2, got '5'"),
         ({"ignore_class": 2}, "ignore_class 2 is a class id"),
         ({"feats_channels": 0}, "feats_channels"),
         ({"dropout": 1.5}, "dropout"),

@@ -4,7 +4,9 @@ Usage: python _train_worker.py '<json>' where json has "config" (RecipeConfig ov
 and optionally "logical_cpus", "determinism", "kill_at" (SIGKILL itself after that
 optimizer step), "dump" (npz path), "strategy", "late_threads" (an intra-op pool
 size the config asks for only after the strategy started the runtime), "evaluate",
-"count_forwards" (print how many evaluation forwards the run compiled).
+"count_forwards" (print how many evaluation forwards the run compiled),
+"disk_full_at" (from that optimizer step on, the disk reports 1 KiB free; a
+`DiskFullError` is printed as the recipes print it, exit status 1).
 """
 
 import json
@@ -81,6 +83,19 @@ class KillAt(keras.callbacks.Callback):
             os.kill(os.getpid(), signal.SIGKILL)  # like kill -9: no cleanup at all
 
 
+class DiskFullAt(keras.callbacks.Callback):
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) == self.step:
+            from keras_memseg.training import callbacks
+
+            usage = callbacks.shutil.disk_usage
+            callbacks.shutil.disk_usage = lambda p: usage(p)._replace(free=1024)
+
+
 def main():
     config = get_recipe("sample").replace(
         **{**TINY, **{k: tuple(v) if isinstance(v, list) else v for k, v in args["config"].items()}}
@@ -91,6 +106,8 @@ def main():
     if args.get("late_threads"):  # pools asked for after the runtime started
         config = config.replace(intra_op_parallelism_threads=args["late_threads"])
     callbacks = [KillAt(args["kill_at"])] if args.get("kill_at") else []
+    if args.get("disk_full_at"):  # runs after the step's checkpoint and backup
+        callbacks.append(DiskFullAt(args["disk_full_at"]))
     compiled = []
     if args.get("count_forwards"):
         original = trainer.compiled_forward
@@ -100,14 +117,20 @@ def main():
             return original(model)
 
         trainer.compiled_forward = counting
-    result = trainer.train(
-        config,
-        extra_callbacks=callbacks,
-        evaluate=args.get("evaluate", False),
-        strategy=strategy,
-        train_data=synthetic(nan=args.get("nan", False)),
-        eval_data=synthetic(4),
-    )
+    from keras_memseg.training.callbacks import DiskFullError
+
+    try:
+        result = trainer.train(
+            config,
+            extra_callbacks=callbacks,
+            evaluate=args.get("evaluate", False),
+            strategy=strategy,
+            train_data=synthetic(nan=args.get("nan", False)),
+            eval_data=synthetic(4),
+        )
+    except DiskFullError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
     model = result.model
     if args.get("count_forwards"):
         print(f"compiled forwards: {len(compiled)}")

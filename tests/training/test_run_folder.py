@@ -44,14 +44,14 @@ def test_a_second_run_into_a_locked_folder_names_the_holder(tmp_path):
 
 
 def test_resume_with_another_config_is_refused_before_anything_is_written(tmp_path):
-    with RunFolder(tmp_path).open({"feats_channels": 32, "verbose": 1}):
-        pass
+    with RunFolder(tmp_path).open({"feats_channels": 32, "verbose": 1}) as run:
+        assert not run.resumed
     before = (tmp_path / "config.json").stat().st_mtime_ns
     with pytest.raises(RunFolderError, match="feats_channels: 32 -> 48.*another --run_dir"):
         RunFolder(tmp_path).open({"feats_channels": 48, "verbose": 1})
     assert (tmp_path / "config.json").stat().st_mtime_ns == before
-    with RunFolder(tmp_path).open({"feats_channels": 32, "verbose": 0}):  # bookkeeping only
-        pass
+    with RunFolder(tmp_path).open({"feats_channels": 32, "verbose": 0}) as run:  # bookkeeping
+        assert run.resumed
     (tmp_path / "config.json").write_text("{torn")
     with pytest.raises(RunFolderError, match="unreadable"):
         RunFolder(tmp_path).open({"feats_channels": 32})

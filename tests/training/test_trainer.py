@@ -9,6 +9,8 @@ import sys
 
 import numpy as np
 
+from tests.training.corruption import flip_a_weight
+
 WORKER = os.path.join(os.path.dirname(__file__), "_train_worker.py")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -53,6 +55,9 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
     _check(full)
     killed = _run({**base, "config": {**base_config, "run_dir": str(tmp_path / "b")}, "kill_at": 3})
     assert killed.returncode == -9, killed.stderr[-3000:]
+    # A bit flipped on disk in the backup (issue #34): its checksum refuses it, and the
+    # checkpoint of the same step, which holds the random states too, resumes exactly.
+    flip_a_weight(tmp_path / "b" / "backup" / "step-00000002" / "state.weights.h5")
     resumed = _run(
         {
             **base,
@@ -61,7 +66,9 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
         }
     )
     _check(resumed)
+    assert "state.weights.h5 does not match its checksum" in resumed.stdout, resumed.stdout
     assert "resumed from" in resumed.stdout and "at step 2/6" in resumed.stdout
+    assert "ckpt-0000002.weights.h5 at step 2/6" in resumed.stdout
     a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
     assert int(a["iterations"]) == int(b["iterations"]) == 6
     assert int(a["num_updates"]) == int(b["num_updates"]) == 6
@@ -69,7 +76,9 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
     for key in a.files:
         np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-6, err_msg=key)
     assert sorted(os.listdir(tmp_path / "b" / "checkpoints")) == [
+        "ckpt-0000004.json",
         "ckpt-0000004.weights.h5",
+        "ckpt-0000006.json",
         "ckpt-0000006.weights.h5",
     ]
 
@@ -89,6 +98,23 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
     assert other.returncode != 0
     assert "feats_channels: 16 -> 24" in other.stderr
     assert stamps() == before
+
+
+def test_a_full_disk_ends_the_run_with_one_line_and_the_same_command_resumes(tmp_path):
+    # Issue #34: a full disk crashed the run (exit 139) around the second checkpoint.
+    config = {"run_dir": str(tmp_path), "max_steps": 4}
+    full = _run({"config": config, "disk_full_at": 3})
+    assert full.returncode == 1, full.stdout[-3000:] + full.stderr[-3000:]
+    last = full.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: no space left on the device of ") and "ckpt-0000004" in last
+    assert last.endswith(f"it resumes from step 2 ({tmp_path / 'backup' / 'step-00000002'})")
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == [  # no partial file left
+        "ckpt-0000002.json",
+        "ckpt-0000002.weights.h5",
+    ]
+    again = _run({"config": config})
+    _check(again)
+    assert "at step 2/4" in again.stdout
 
 
 def test_a_diverging_run_stops_with_a_clear_error_and_keeps_finite_backups(tmp_path):
