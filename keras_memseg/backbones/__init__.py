@@ -1,11 +1,30 @@
 """Backbones: the dilated ResNet-V1c and its presets, adapters for KerasHub/KerasCV.
 
 `DilatedResNetBackbone.from_preset(name_or_folder)` builds a named architecture
-(`DilatedResNetBackbone.presets`) or loads a local preset folder;
-`load_resnet_weights` copies same-structure ResNet weights (a PyTorch `.pth`, a
-keras_memseg or KerasHub preset folder, or a `.weights.h5`) into a dilated backbone.
+(`DilatedResNetBackbone.presets`) or loads a local preset folder.
+`keras_memseg.convert.load_resnet_weights` copies same-structure ResNet weights (a
+PyTorch `.pth`, a keras_memseg or KerasHub preset folder, or a `.weights.h5`) into a
+dilated backbone; it lives above this package, which imports nothing of `convert`.
 """
+
+import warnings
 
 from keras_memseg.backbones.adapters import pyramid_feature_model
 from keras_memseg.backbones.dilated_resnet import DilatedResNetBackbone
-from keras_memseg.backbones.pretrained import load_resnet_weights
+
+
+def __getattr__(name):
+    # Compatibility alias (issue #28): `load_resnet_weights` moved to
+    # `keras_memseg.convert`, the package that reads PyTorch checkpoints. Resolved on
+    # first use, so importing `backbones` never imports `convert`.
+    if name == "load_resnet_weights":
+        warnings.warn(
+            "keras_memseg.backbones.load_resnet_weights moved to "
+            "keras_memseg.convert.load_resnet_weights",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from keras_memseg.convert import load_resnet_weights  # noqa: PLC0415
+
+        return load_resnet_weights
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

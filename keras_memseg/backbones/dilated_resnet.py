@@ -25,7 +25,8 @@ from keras_memseg.layers.conv_bn_act import BN_MOMENTUM
 from keras_memseg.layers.matmul_conv import MatmulConv2D
 from keras_memseg.layers.torch_batch_norm import TorchBatchNormalization
 
-_DEPTHS = {
+# depth -> (block kind, blocks per stage): the ResNet depths this backbone builds.
+RESNET_DEPTHS = {
     18: ("basic", (2, 2, 2, 2)),
     34: ("basic", (3, 4, 6, 3)),
     50: ("bottleneck", (3, 4, 6, 3)),
@@ -180,8 +181,8 @@ class DilatedResNetBackbone(keras.Model):
         legacy_basic_dilation=False,
         **kwargs,
     ):
-        if depth not in _DEPTHS:
-            raise ValueError(f"depth must be one of {sorted(_DEPTHS)}, got {depth!r}")
+        if depth not in RESNET_DEPTHS:
+            raise ValueError(f"depth must be one of {sorted(RESNET_DEPTHS)}, got {depth!r}")
         if output_stride not in _OUTPUT_STRIDES:
             raise ValueError(
                 f"output_stride must be one of {sorted(_OUTPUT_STRIDES)}, got {output_stride!r}"
@@ -194,7 +195,7 @@ class DilatedResNetBackbone(keras.Model):
         for arg, value in (("base_channels", base_channels), ("stem_channels", stem_channels)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{arg} must be a positive integer, got {value!r}")
-        kind, counts = _DEPTHS[depth]
+        kind, counts = RESNET_DEPTHS[depth]
         expansion = 4 if kind == "bottleneck" else 1
         strides, dilations = _OUTPUT_STRIDES[output_stride]
         sync = bool(sync_batchnorm)
@@ -346,7 +347,7 @@ class DilatedResNetBackbone(keras.Model):
         config.update(kwargs)
         backbone = cls.from_config(config)
         if load_weights and keras_hub:  # KerasHub's layer graph: copied by layer name
-            pretrained.load_resnet_weights(backbone, folder)
+            pretrained.load_preset_folder(backbone, folder)
         elif load_weights:
             backbone.load_weights(weights)
         return backbone

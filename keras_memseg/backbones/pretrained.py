@@ -1,9 +1,7 @@
-"""Loading pretrained ResNet weights into the dilated backbone.
+"""Keras-side sources of pretrained ResNet weights for the dilated backbone.
 
 Dilation and output stride change no weight shape, so a ResNet of the same depth,
 width and structure loads into a `DilatedResNetBackbone` at any output stride:
-- a PyTorch `.pth`: an open-mmlab ResNet-V1c or a torchvision ResNet (converted on
-  the fly, see `keras_memseg.convert`; torch is the optional `[torch]` extra);
 - a preset folder: one of `DilatedResNetBackbone.save_to_preset` / `python -m
   keras_memseg.convert`, or a KerasHub `ResNetBackbone` preset (`save_to_preset`,
   or a downloaded `resnet_*` / `resnet_vd_*` preset), copied layer by layer by name;
@@ -13,6 +11,9 @@ KerasHub's ResNet presets come in structures whose weights fit the V1c layers by
 name and shape but compute something else (a 7x7 stem, the ResNet-vd average-pool
 shortcut, pre-activation v2), so their `config.json` is read first and a preset of
 another structure than the backbone is refused.
+
+PyTorch checkpoints are read one package up: `keras_memseg.convert.load_resnet_weights`
+takes every source (these and a `.pth`); backbones never import `convert`.
 """
 
 import os
@@ -27,7 +28,7 @@ _HUB_BLOCKS = {
     "basic_block_vd": ("basic", "avg_pool"),
     "bottleneck_block_vd": ("bottleneck", "avg_pool"),
 }
-_TORCH_SUFFIXES = (".pth", ".pt", ".pth.tar", ".bin", ".ckpt")
+TORCH_SUFFIXES = (".pth", ".pt", ".pth.tar", ".bin", ".ckpt")
 
 
 def _weighted_layers(model):
@@ -95,7 +96,7 @@ def keras_hub_structure(serialized, source="preset"):
     >>> keras_hub_structure(config)
     {'depth': 50, 'base_channels': 64, 'stem_channels': 32, 'stem': '7x7', 'shortcut': 'conv'}
     """
-    from keras_memseg.backbones.dilated_resnet import _DEPTHS
+    from keras_memseg.backbones.dilated_resnet import RESNET_DEPTHS
 
     config = serialized.get("config", {})
     if config.get("use_pre_activation"):
@@ -132,11 +133,11 @@ def keras_hub_structure(serialized, source="preset"):
             "not ResNet's (1, 2, 2, 2)"
         )
     counts = tuple(config.get("stackwise_num_blocks", ()))
-    depth = next((d for d, spec in _DEPTHS.items() if spec == (kind, counts)), None)
+    depth = next((d for d, spec in RESNET_DEPTHS.items() if spec == (kind, counts)), None)
     if depth is None:
         raise ValueError(
             f"{source}: {kind} blocks per stage {counts} match no supported depth "
-            f"({', '.join(map(str, sorted(_DEPTHS)))})"
+            f"({', '.join(map(str, sorted(RESNET_DEPTHS)))})"
         )
     return {
         "depth": depth,
@@ -165,7 +166,9 @@ def _check_structure(backbone, found, source):
         )
 
 
-def _load_preset_folder(backbone, folder):
+def load_preset_folder(backbone, folder):
+    """Loads a keras_memseg or KerasHub ResNet preset folder into `backbone`; returns the
+    number of layers loaded. A preset of another stem or shortcut is refused."""
     serialized = preset_io.read_config(folder)
     if is_keras_hub_resnet(serialized):
         _check_structure(backbone, keras_hub_structure(serialized, folder), folder)
@@ -188,10 +191,11 @@ def _load_preset_folder(backbone, folder):
         {"stem": config.get("stem", "deep"), "shortcut": config.get("shortcut", "conv")},
         folder,
     )
-    return _load_weights_file(backbone, os.path.join(folder, preset_io.WEIGHTS_FILE))
+    return load_weights_file(backbone, os.path.join(folder, preset_io.WEIGHTS_FILE))
 
 
-def _load_weights_file(backbone, path):
+def load_weights_file(backbone, path):
+    """Loads a `.weights.h5` of a `DilatedResNetBackbone` of the same architecture."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"pretrained weights not found: {path}")
     try:
@@ -201,27 +205,6 @@ def _load_weights_file(backbone, path):
             f"cannot load {path} into backbone {backbone.name!r} "
             f"(depth {getattr(backbone, 'depth', '?')}): {err}"
         ) from err
-    return len(_weighted_layers(backbone))
-
-
-def _load_torch(backbone, path):
-    from keras_memseg.convert import load_into_backbone
-    from keras_memseg.convert import read_state_dict
-    from keras_memseg.convert.segmentor_keys import segmentor_kind
-
-    state = read_state_dict(path)
-    if segmentor_kind(state):
-        raise ValueError(
-            f"{path} is a whole segmentor checkpoint; convert it with `python -m "
-            "keras_memseg.convert` and load the preset folder instead"
-        )
-    if getattr(backbone, "shortcut", "conv") != "conv":
-        raise ValueError(
-            f"backbone {backbone.name!r} has average-pool (vd) shortcuts; PyTorch "
-            "checkpoints load into V1c (stem='deep') or torchvision "
-            "(stem='7x7') backbones"
-        )
-    load_into_backbone(backbone, state, path)
     return len(_weighted_layers(backbone))
 
 
@@ -258,47 +241,10 @@ def check_source(source):
             f"{source} is not a regular file or a preset folder (a FIFO, device or "
             "socket is never opened)"
         )
-    if not source.endswith((".weights.h5", *_TORCH_SUFFIXES)):
+    if not source.endswith((".weights.h5", *TORCH_SUFFIXES)):
         raise ValueError(
             f"unsupported pretrained source {source}: expected a PyTorch .pth, a preset "
             "folder (keras_memseg or KerasHub) or a .weights.h5 file"
         )
     if os.path.getsize(source) == 0:
         raise ValueError(f"{source} is empty (0 bytes)")
-
-
-def load_resnet_weights(backbone, source):
-    """Loads pretrained ResNet weights into `backbone` (a `DilatedResNetBackbone`).
-
-    Args:
-        backbone: the target backbone (any output stride).
-        source: a PyTorch `.pth` (open-mmlab ResNet-V1c or torchvision ResNet), a
-            preset folder (keras_memseg or KerasHub `ResNetBackbone`), or a
-            `.weights.h5` saved from a `DilatedResNetBackbone` of the same
-            architecture. Recipes pass `--pretrained=PATH` here.
-
-    Returns the number of layers loaded. Nothing is downloaded and no code is run:
-    PyTorch files are read with `torch.load(..., weights_only=True)` (a pickle payload
-    is refused), the others are HDF5 and JSON. A source of another structure, depth or
-    width raises ValueError naming what differs, and leaves the backbone unchanged; a
-    path that is not a regular file or a preset folder is refused unopened
-    (`check_source`).
-
-    Example:
-    >>> import os, tempfile
-    >>> from keras_memseg.backbones import DilatedResNetBackbone
-    >>> source = DilatedResNetBackbone(depth=18, output_stride=32, base_channels=8)
-    >>> folder = os.path.join(tempfile.mkdtemp(), "r18")
-    >>> source.save_to_preset(folder)
-    >>> dilated = DilatedResNetBackbone(depth=18, output_stride=8, base_channels=8)
-    >>> loaded = load_resnet_weights(dilated, folder)
-    >>> loaded == len([layer for layer in dilated.layers if layer.weights])
-    True
-    """
-    source = os.fspath(source)
-    check_source(source)
-    if os.path.isdir(source):
-        return _load_preset_folder(backbone, source)
-    if source.endswith(".weights.h5"):
-        return _load_weights_file(backbone, source)
-    return _load_torch(backbone, source)

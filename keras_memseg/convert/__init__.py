@@ -5,12 +5,15 @@
 
 Reads the authors' MCIBI / DeepLabV3 checkpoints (SegmentationBLWX/sssegmentation),
 open-mmlab ResNet-V1c and torchvision ResNet backbones; torch is the optional
-`[torch]` extra (`pip install "keras-memseg[torch]"`).
+`[torch]` extra (`pip install "keras-memseg[torch]"`). `load_resnet_weights` loads
+pretrained ResNet weights from a `.pth`, a preset folder or a `.weights.h5` into a
+`DilatedResNetBackbone`.
 """
 
 from keras_memseg.convert.from_torch import convert_checkpoint
 from keras_memseg.convert.from_torch import convert_state_dict
 from keras_memseg.convert.from_torch import load_into_backbone
+from keras_memseg.convert.pretrained_weights import load_resnet_weights
 from keras_memseg.convert.state_transfer import MappingError
 from keras_memseg.convert.torch_checkpoint import CheckpointError
 from keras_memseg.convert.torch_checkpoint import read_state_dict

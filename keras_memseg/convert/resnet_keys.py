@@ -18,7 +18,7 @@ import re
 
 import keras
 
-from keras_memseg.backbones.dilated_resnet import _DEPTHS
+from keras_memseg.backbones.dilated_resnet import RESNET_DEPTHS
 from keras_memseg.convert.state_transfer import Entry
 from keras_memseg.convert.state_transfer import mapping_table
 
@@ -84,11 +84,11 @@ def resnet_structure(state, prefix="", source="checkpoint"):
             blocks[int(match.group(1)) - 1].add(int(match.group(2)))
     counts = tuple(len(b) for b in blocks)
     kind = "bottleneck" if f"{prefix}layer1.0.conv3.weight" in state else "basic"
-    depth = next((d for d, spec in _DEPTHS.items() if spec == (kind, counts)), None)
+    depth = next((d for d, spec in RESNET_DEPTHS.items() if spec == (kind, counts)), None)
     if depth is None:
         raise ValueError(
             f"{source}: {kind} blocks per stage {counts} match no supported "
-            f"ResNet depth ({', '.join(map(str, sorted(_DEPTHS)))})"
+            f"ResNet depth ({', '.join(map(str, sorted(RESNET_DEPTHS)))})"
         )
     base = _require(state, f"{prefix}layer1.0.conv1.weight", source, "a ResNet checkpoint")
     return {

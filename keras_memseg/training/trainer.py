@@ -23,8 +23,8 @@ import tensorflow as tf
 
 from keras_memseg import datasets
 from keras_memseg.backbones import DilatedResNetBackbone
-from keras_memseg.backbones import load_resnet_weights
 from keras_memseg.console import progress_verbosity
+from keras_memseg.convert import load_resnet_weights
 from keras_memseg.evaluation import InferenceConfig
 from keras_memseg.evaluation import compiled_forward
 from keras_memseg.evaluation import evaluate_dataset

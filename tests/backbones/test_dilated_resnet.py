@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from keras_memseg.backbones import DilatedResNetBackbone
-from keras_memseg.backbones import load_resnet_weights
 from keras_memseg.backbones import pyramid_feature_model
+from keras_memseg.convert import load_resnet_weights
 
 
 @pytest.mark.parametrize(
@@ -182,3 +182,13 @@ def test_dtype_argument_reaches_every_layer():
     net = DilatedResNetBackbone(depth=18, base_channels=4, dtype="mixed_bfloat16")
     assert {l.dtype_policy.name for l in net.layers if l.weights} == {"mixed_bfloat16"}
     assert DilatedResNetBackbone.from_config(net.get_config()).dtype_policy.name == "mixed_bfloat16"
+
+
+def test_the_old_import_path_of_load_resnet_weights_still_works_and_says_where_it_went():
+    import keras_memseg.backbones as backbones
+
+    with pytest.warns(DeprecationWarning, match="keras_memseg.convert.load_resnet_weights"):
+        old = backbones.load_resnet_weights
+    assert old is load_resnet_weights
+    with pytest.raises(AttributeError, match="no attribute 'load_resnet'"):
+        backbones.load_resnet  # noqa: B018

@@ -11,9 +11,9 @@ from torch_resnet_oracle import resnet_state
 from torch_resnet_oracle import torch_forward
 
 from keras_memseg.backbones import DilatedResNetBackbone
-from keras_memseg.backbones import load_resnet_weights
 from keras_memseg.convert import MappingError
 from keras_memseg.convert import convert_checkpoint
+from keras_memseg.convert import load_resnet_weights
 from keras_memseg.convert import read_state_dict
 
 

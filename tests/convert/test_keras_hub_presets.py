@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from keras_memseg.backbones import DilatedResNetBackbone
-from keras_memseg.backbones import load_resnet_weights
+from keras_memseg.convert import load_resnet_weights
 
 keras_hub = pytest.importorskip("keras_hub")
 
