@@ -5,11 +5,13 @@ DeepLabV3 baseline) at 128x128 in a fresh subprocess per setting, model and batc
 and reports for each: how the process ended (a native crash is a negative exit status:
 -11 SIGSEGV, -6 SIGABRT) and the median training-step time after warm-up. Settings:
 
-- `eigen`: `TF_ENABLE_ONEDNN_OPTS=0` (TensorFlow's default on AMD and older Intel CPUs);
-- `onednn`: `TF_ENABLE_ONEDNN_OPTS=1` with the instruction set `import keras_memseg`
-  leaves to oneDNN (capped at AVX2 on AVX-512 CPUs, `cap_onednn_isa`);
-- `onednn_all` (AVX-512 CPUs only): `TF_ENABLE_ONEDNN_OPTS=1`, `ONEDNN_MAX_CPU_ISA=ALL`,
-  i.e. oneDNN's AVX-512 kernels, as TensorFlow runs them without keras_memseg.
+- `eigen`: `TF_ENABLE_ONEDNN_OPTS=0` (TensorFlow's default on AMD and older Intel CPUs;
+  what `import keras_memseg` chooses on AVX-512 CPUs, issue #34);
+- `onednn`: `TF_ENABLE_ONEDNN_OPTS=1`, oneDNN on the instruction set it picks (its
+  AVX-512 kernels on AVX-512 CPUs); what `import keras_memseg` chooses on other CPUs;
+- `onednn_avx2` (AVX-512 CPUs only): `TF_ENABLE_ONEDNN_OPTS=1`,
+  `ONEDNN_MAX_CPU_ISA=AVX2`, the first fix of issue #34 (dropped: it breaks bfloat16
+  matmuls on CPUs with AVX512_BF16).
 
 The settings alternate within each round (`--rounds`), so machine drift hits all of them.
 Writes `benchmarks/results/onednn.{json,md}` (hardware, load average, command, commit).
@@ -41,7 +43,7 @@ def settings_for(flags):
         "onednn": {"TF_ENABLE_ONEDNN_OPTS": "1"},
     }
     if "avx512f" in flags:
-        settings["onednn_all"] = {"TF_ENABLE_ONEDNN_OPTS": "1", "ONEDNN_MAX_CPU_ISA": "ALL"}
+        settings["onednn_avx2"] = {"TF_ENABLE_ONEDNN_OPTS": "1", "ONEDNN_MAX_CPU_ISA": "AVX2"}
     return settings
 
 
@@ -154,9 +156,8 @@ def derive(runs, settings):
                     medians[setting] = statistics.median(r["median_ms"] for r in rows)
             if "eigen" in medians and "onednn" in medians:
                 out.append(
-                    f"{model} batch {batch}: oneDNN (as keras_memseg sets it) step "
-                    f"{medians['onednn']:.0f} ms vs Eigen {medians['eigen']:.0f} ms "
-                    f"({medians['eigen'] / medians['onednn']:.2f}x)"
+                    f"{model} batch {batch}: oneDNN step {medians['onednn']:.0f} ms vs Eigen "
+                    f"{medians['eigen']:.0f} ms ({medians['eigen'] / medians['onednn']:.2f}x)"
                 )
     crashed = [k for k, rows in runs.items() if any(r.get("exit") not in (0,) for r in rows)]
     out.append("native crashes or failures: " + (", ".join(crashed) if crashed else "none"))
@@ -174,7 +175,7 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--base_channels", type=int, default=16)
     parser.add_argument(
-        "--settings", nargs="+", help="a subset of eigen, onednn, onednn_all (default: all)"
+        "--settings", nargs="+", help="a subset of eigen, onednn, onednn_avx2 (default: all)"
     )
     parser.add_argument("--timeout", type=int, default=900)
     parser.add_argument("--out", default=str(HERE / "results" / "onednn.json"))

@@ -6,11 +6,9 @@ Public namespaces: `keras_memseg.backbones`, `.layers`, `.models`, `.losses`,
 """
 
 from keras_memseg.console import quiet_startup_for_command_line
-from keras_memseg.tensorflow_runtime import cap_onednn_isa
 from keras_memseg.tensorflow_runtime import prefer_onednn
 
-prefer_onednn()  # before TensorFlow is imported (by Keras or the next line)
-cap_onednn_isa()  # before TensorFlow runs its first op (issue #34)
+prefer_onednn()  # before TensorFlow is imported (by Keras or the next line); issue #34
 quiet_startup_for_command_line()
 
 from keras_memseg import backbones  # noqa: E402

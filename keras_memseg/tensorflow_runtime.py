@@ -2,49 +2,66 @@
 
 TensorFlow decides at import time whether its CPU kernels are oneDNN's
 (`TF_ENABLE_ONEDNN_OPTS`): on by default only on recent Intel CPUs (AVX-512 VNNI,
-AMX), off on others, e.g. AMD EPYC and older Intel parts. The models' heavy ops are
-matmuls (`layers.MatmulConv2D` computes 1x1, dilated and wide convolutions as
-matmuls), and oneDNN's matmul runs at about 1.5x Eigen's rate on a 2-core AMD EPYC
-(`benchmarks/matmul_conv.py`); the training step of an R50 MCIBI model is ~1.3x
-faster end to end (`benchmarks/compare_reference.py`). Results differ from Eigen's
-by float32 rounding only (the parity tests against the authors' outputs hold either way).
+AMX), off on others, e.g. AMD EPYC and older Intel parts. `prefer_onednn` chooses per
+CPU instead, unless the user set the variable:
 
-On CPUs with AVX-512, oneDNN's AVX-512 kernels in TensorFlow 2.21 (oneDNN 3.7)
-corrupt the heap when these models train at batch size 1 (segmentation faults and
-glibc aborts in `fit`, issue #34, on an Intel Xeon with AVX-512 VNNI; fine with
-oneDNN off, fine at batch 2, fine on AVX2 CPUs, where oneDNN picks other kernels for
-the same shapes). `cap_onednn_isa` keeps oneDNN on its AVX2 kernels there.
+- **CPUs without AVX-512: oneDNN on.** The models' heavy ops are matmuls
+  (`layers.MatmulConv2D` computes 1x1, dilated and wide convolutions as matmuls);
+  oneDNN's matmul runs at about 1.5x Eigen's rate on a 2-core AMD EPYC
+  (`benchmarks/matmul_conv.py`), the training step of an R50 MCIBI model ~1.3x faster
+  (`benchmarks/compare_reference.py`). Results differ from Eigen's by float32 rounding
+  only (the parity tests against the authors' outputs hold either way).
+- **CPUs with AVX-512: oneDNN off (Eigen).** There TensorFlow 2.21's oneDNN (3.7)
+  corrupted the heap when these models trained at batch size 1 (segmentation faults
+  and glibc aborts in `fit`, issue #34, on an Intel Xeon with AVX-512 VNNI; fine with
+  oneDNN off). Keeping oneDNN on but capping its instruction set at AVX2
+  (`ONEDNN_MAX_CPU_ISA=AVX2`, the first fix) is no way out: on a CPU with AVX512_BF16,
+  TensorFlow still hands bfloat16 matmuls to oneDNN, which then has no kernel for them,
+  and the process dies (exit 139; `mixed_bfloat16`, measured on an AMD EPYC with
+  AVX-512 BF16, `tests/test_tensorflow_runtime.py`).
 """
 
 import os
 import sys
 
 
-def prefer_onednn():
-    """Turns TensorFlow's oneDNN CPU kernels on unless the user chose
-    (`TF_ENABLE_ONEDNN_OPTS` set, to 0 or 1, is kept) or TensorFlow is already
-    imported (then it is too late: the setting is read at import). Called by
-    `import keras_memseg` and by the recipes before they import TensorFlow.
+def prefer_onednn(flags=None, environ=None, tensorflow_imported=None):
+    """Chooses TensorFlow's CPU kernels for this CPU, unless the user chose.
 
-    Returns whether TensorFlow, once imported, will use oneDNN's kernels as far as
-    this process's environment says (TensorFlow may still decide for itself when
-    already imported).
+    Sets `TF_ENABLE_ONEDNN_OPTS` to "1" (oneDNN) on a CPU without AVX-512 and to "0"
+    (Eigen) on one with AVX-512 (why: the module docstring). A value the user set is
+    kept, and nothing is set once TensorFlow is imported (it reads the variable at
+    import). Called by `import keras_memseg` and by the recipes before they import
+    TensorFlow.
+
+    Args:
+        flags: the CPU's feature flags; `cpu_flags()` when None.
+        environ: the environment to set; `os.environ` when None.
+        tensorflow_imported: whether it is too late; `"tensorflow" in sys.modules`
+            when None.
+
+    Returns whether TensorFlow, once imported, will use oneDNN's kernels as far as the
+    environment says.
 
     Example:
-    >>> import os
-    >>> prefer_onednn() == (os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1")
+    >>> prefer_onednn(flags={"avx2", "fma"}, environ={}, tensorflow_imported=False)
+    True
+    >>> env = {}
+    >>> prefer_onednn(flags={"avx2", "avx512f"}, environ=env, tensorflow_imported=False)
+    False
+    >>> env
+    {'TF_ENABLE_ONEDNN_OPTS': '0'}
+    >>> prefer_onednn(flags={"avx512f"}, environ={"TF_ENABLE_ONEDNN_OPTS": "1"},
+    ...               tensorflow_imported=False)  # the user's choice
     True
     """
-    if "tensorflow" not in sys.modules:
-        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-    return os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1"
-
-
-# The environment variables oneDNN reads for its highest instruction set, newest first.
-ONEDNN_ISA_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
-# The cap on CPUs with AVX-512: the kernels the batch-1 training runs with on AVX2
-# CPUs (`benchmarks/onednn.py`, `tests/models/test_batch_one.py`).
-ONEDNN_ISA_CAP = "AVX2"
+    environ = os.environ if environ is None else environ
+    if tensorflow_imported is None:
+        tensorflow_imported = "tensorflow" in sys.modules
+    if not tensorflow_imported and "TF_ENABLE_ONEDNN_OPTS" not in environ:
+        flags = cpu_flags() if flags is None else flags
+        environ["TF_ENABLE_ONEDNN_OPTS"] = "0" if "avx512f" in flags else "1"
+    return environ.get("TF_ENABLE_ONEDNN_OPTS") == "1"
 
 
 def cpu_flags(path="/proc/cpuinfo"):
@@ -58,37 +75,6 @@ def cpu_flags(path="/proc/cpuinfo"):
     except OSError:
         pass
     return frozenset()
-
-
-def cap_onednn_isa(flags=None, environ=None):
-    """Keeps oneDNN on its AVX2 kernels on a CPU with AVX-512, unless the user chose.
-
-    oneDNN reads `ONEDNN_MAX_CPU_ISA` when it creates its first kernel, so this
-    works after `import tensorflow` too, as long as no TensorFlow op has run yet
-    (it is called by `import keras_memseg`). A value the user set in
-    `ONEDNN_MAX_CPU_ISA` or `DNNL_MAX_CPU_ISA` (e.g. `ALL` to let oneDNN use
-    AVX-512 and AMX) is kept. Why: see the module docstring (issue #34).
-
-    Args:
-        flags: the CPU's feature flags; `cpu_flags()` when None.
-        environ: the environment to set; `os.environ` when None.
-
-    Returns:
-        The cap set now (`"AVX2"`), or None when nothing was set (no AVX-512, or
-        the user's own setting).
-
-    Example:
-    >>> cap_onednn_isa(flags={"avx2", "avx512f"}, environ={})
-    'AVX2'
-    >>> cap_onednn_isa(flags={"avx2", "avx512f"}, environ={"ONEDNN_MAX_CPU_ISA": "ALL"})
-    >>> cap_onednn_isa(flags={"avx2", "fma"}, environ={})
-    """
-    environ = os.environ if environ is None else environ
-    flags = cpu_flags() if flags is None else flags
-    if "avx512f" not in flags or any(name in environ for name in ONEDNN_ISA_VARIABLES):
-        return None
-    environ["ONEDNN_MAX_CPU_ISA"] = ONEDNN_ISA_CAP
-    return ONEDNN_ISA_CAP
 
 
 def set_thread_counts(inter_op=0, intra_op=0):

@@ -9,10 +9,22 @@ are parsed."""
 import os
 import sys
 
-# TensorFlow's oneDNN CPU kernels, as `keras_memseg.tensorflow_runtime.prefer_onednn`
-# (which cannot be imported before TensorFlow: importing keras_memseg imports it).
-if "tensorflow" not in sys.modules:
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+# TensorFlow's oneDNN CPU kernels for this CPU: `keras_memseg.tensorflow_runtime.
+# prefer_onednn`, loaded from its file, since importing the package would import
+# TensorFlow before the choice (the module imports nothing of keras_memseg).
+def _prefer_onednn():
+    import importlib.util
+
+    package = importlib.util.find_spec("keras_memseg")
+    path = os.path.join(os.path.dirname(package.origin), "tensorflow_runtime.py")
+    spec = importlib.util.spec_from_file_location("_keras_memseg_tensorflow_runtime", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.prefer_onednn()
+
+
+_prefer_onednn()
 
 _VERBOSE = ("--verbose", "--verbose=true", "--verbose=True", "--verbose=2")
 

@@ -13,7 +13,8 @@ the original image size (aAcc, mIoU, mAcc, per-class table); `--output` writes t
 JSON with a per-class IoU chart `<output>_iou.png` beside it (new files: neither may
 exist, nothing is overwritten). Mode, crop/stride, scales and flip default to
 the dataset's evaluation settings (`keras_memseg.datasets.get_info(name).evaluation`).
-Every flag is checked before anything runs: a problem is one line and exit code 2.
+Every flag is checked before anything runs: a problem is one line and exit code 2 (an
+--output, --show_dir or --submission_dir in a read-only location too).
 """
 
 import json
@@ -70,6 +71,7 @@ def check_flags():
     """The validated settings, or ValueError naming the first bad flag."""
     from keras_memseg import datasets
     from keras_memseg.evaluation import InferenceConfig
+    from keras_memseg.writable import folder_problem
 
     if FLAGS.dataset not in datasets.dataset_names():
         raise ValueError(f"--dataset={FLAGS.dataset}: one of {', '.join(datasets.dataset_names())}")
@@ -113,6 +115,11 @@ def check_flags():
     )
     if FLAGS.output and not FLAGS.submission_dir:
         _check_output(FLAGS.output, FLAGS.model)
+    for flag in ("show_dir", "submission_dir"):  # written during the run: checked first
+        folder = getattr(FLAGS, flag)
+        problem = folder_problem(folder) if folder else None
+        if problem:
+            raise ValueError(f"--{flag}={folder}: {problem}")
     return info, split, inference.replace(**changes), test_scale
 
 
@@ -124,7 +131,10 @@ def _chart_path(output):
 def _check_output(output, model):
     """ValueError unless `--output` and its chart can be written without replacing
     anything: neither may exist (a file is never overwritten), the report may not be the
-    `--model` file or lie in its preset folder, and its folder must be writable."""
+    `--model` file or lie in its preset folder, and its folder must be writable (a real
+    file is made and removed there: `keras_memseg.writable.file_problem`)."""
+    from keras_memseg.writable import file_problem
+
     real, model_real = os.path.realpath(output), os.path.realpath(model)
     if real == model_real:
         raise ValueError(
@@ -143,16 +153,9 @@ def _check_output(output, model):
                 f"--output={output}: {path} {what} and is never overwritten; choose "
                 "another path or delete it"
             )
-    folder = os.path.dirname(os.path.abspath(output))
-    while not os.path.lexists(folder):  # created when the report is written
-        folder = os.path.dirname(folder)
-    if not os.path.isdir(folder):
-        raise ValueError(f"--output={output}: {folder} is not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(
-            f"--output={output}: cannot write in {folder} (read-only or no "
-            "permission); choose a writable path"
-        )
+    problem = file_problem(output)  # its folder is created when the report is written
+    if problem:
+        raise ValueError(f"--output={output}: {problem}; choose a writable path")
 
 
 def load_model():

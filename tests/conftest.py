@@ -3,15 +3,10 @@ import os
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# TensorFlow's oneDNN CPU kernels, as `import keras_memseg` and the recipes choose
-# (keras_memseg.tensorflow_runtime): the tests run what users run, whichever test
-# module imports TensorFlow first.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-# oneDNN kept on its AVX2 kernels on AVX-512 CPUs, as `import keras_memseg` does
-# (`cap_onednn_isa`, issue #34), before any test module can run a TensorFlow op.
-from keras_memseg.tensorflow_runtime import cap_onednn_isa  # noqa: E402
-
-cap_onednn_isa()
+# TensorFlow's oneDNN CPU kernels as `import keras_memseg` and the recipes choose them
+# for this CPU (keras_memseg.tensorflow_runtime.prefer_onednn, issue #34), before any
+# test module imports TensorFlow: the tests run what users run.
+import keras_memseg  # noqa: E402, F401
 
 # Grappler (TensorFlow's graph optimiser) off in the test processes: a test traces a
 # fresh train step of a tiny model almost every time, and optimising its ~12k-node

@@ -9,6 +9,7 @@ from keras_memseg.evaluation.evaluator import evaluate_dataset
 from keras_memseg.evaluation.evaluator import report_to_json
 from keras_memseg.evaluation.inference import InferenceConfig
 from keras_memseg.evaluation.inference import infer
+from keras_memseg.evaluation.inference import infer_runs
 from keras_memseg.evaluation.inference import slide_inference
 from keras_memseg.evaluation.inference import swap_channels
 from keras_memseg.evaluation.inference import whole_inference

@@ -134,18 +134,18 @@ def swap_channels(scores, flip_pairs):
     return ops.take(scores, np.asarray(order, "int32"), axis=-1)
 
 
-def infer(forward, images, num_classes, config=InferenceConfig(), output_size=None):
-    """Multi-scale (+ flip) inference averaged at `output_size`.
+def infer_runs(forward, images, num_classes, config=InferenceConfig()):
+    """The score maps of each test-time run, each at its own run's resolution.
 
-    For each scale s the image is resized by s (bilinear), run whole or by
-    sliding window, optionally softmaxed, resized to `output_size` (default:
-    the input size) and summed; flipped runs are flipped back and have their
-    `flip_pairs` channels swapped. Returns the mean over runs, (B, H_out, W_out, K).
+    For each scale s the image is resized by s (bilinear) and run whole or by sliding
+    window (optionally softmaxed); with `config.flip` the flipped image too, its scores
+    flipped back and its `flip_pairs` channels swapped. Yields (B, h_s, w_s, K)
+    float32 per run, in order: what `infer` resizes to the output size and averages.
+    A caller that resizes them itself (in tiles: `keras_memseg.predict`) never holds
+    the full-resolution (B, H, W, K) scores.
     """
     height, width = int(images.shape[1]), int(images.shape[2])
-    output_size = (height, width) if output_size is None else tuple(int(v) for v in output_size)
     images = ops.cast(images, "float32")
-    total, runs = None, 0
     for scale in config.scales:
         size = (int(math.floor(height * scale + 0.5)), int(math.floor(width * scale + 0.5)))
         scaled = images if size == (height, width) else _resize(images, size)
@@ -167,8 +167,23 @@ def infer(forward, images, num_classes, config=InferenceConfig(), output_size=No
                     scores = ops.softmax(scores, axis=-1)
             if flipped:
                 scores = swap_channels(ops.flip(scores, axis=2), config.flip_pairs)
-            if tuple(scores.shape[1:3]) != output_size:
-                scores = _resize(scores, output_size)
-            total = scores if total is None else total + scores
-            runs += 1
+            yield scores
+
+
+def infer(forward, images, num_classes, config=InferenceConfig(), output_size=None):
+    """Multi-scale (+ flip) inference averaged at `output_size`.
+
+    For each scale s the image is resized by s (bilinear), run whole or by sliding
+    window, optionally softmaxed, resized to `output_size` (default: the input
+    size) and summed; flipped runs are flipped back and have their `flip_pairs`
+    channels swapped (`infer_runs`). Returns the mean over runs, (B, H_out, W_out, K).
+    """
+    height, width = int(images.shape[1]), int(images.shape[2])
+    output_size = (height, width) if output_size is None else tuple(int(v) for v in output_size)
+    total, runs = None, 0
+    for scores in infer_runs(forward, images, num_classes, config):
+        if tuple(scores.shape[1:3]) != output_size:
+            scores = _resize(scores, output_size)
+        total = scores if total is None else total + scores
+        runs += 1
     return total / float(runs)

@@ -16,6 +16,9 @@ IGNORE_COLOR = (0, 0, 0)
 LEGEND_BACKGROUND = (255, 255, 255)
 LEGEND_TEXT = (0, 0, 0)
 _MIN_FONT_SIZE = 11
+# Pixels per chunk of the full-resolution work (blending, class lists): a few float32
+# copies of a chunk live at once, not of the whole image (81 MP would be 10 GB).
+_CHUNK_PIXELS = 2**20
 
 
 def colorize(label, palette, ignore_class=255):
@@ -70,7 +73,9 @@ def present_classes(*label_maps, num_classes, ignore_class=255):
     """
     found = set()
     for ids in label_maps:
-        found.update(int(v) for v in np.unique(np.asarray(ids)))
+        flat = np.ravel(np.asarray(ids))
+        for start in range(0, flat.size, _CHUNK_PIXELS):  # np.unique sorts a copy
+            found.update(int(v) for v in np.unique(flat[start : start + _CHUNK_PIXELS]))
     return sorted(v for v in found if 0 <= v < num_classes and v != ignore_class)
 
 
@@ -153,11 +158,23 @@ def legend_strip(class_ids, class_names, palette, width, font_size=_MIN_FONT_SIZ
 def blend(image, ids, palette, alpha=0.5, ignore_class=255):
     """`image` (H, W, 3) uint8 mixed with the colours of `ids` (H, W); ignored pixels unchanged."""
     image = np.asarray(image, np.uint8)
-    color = colorize(ids, palette, ignore_class).astype(np.float32)
-    mixed = (1 - alpha) * image.astype(np.float32) + alpha * color
-    ignored = np.asarray(ids) == ignore_class
-    mixed[ignored] = image[ignored]
-    return np.clip(mixed, 0, 255).astype(np.uint8)
+    out = np.empty(image.shape, np.uint8)
+    _blend_into(out, image, ids, palette, alpha, ignore_class)
+    return out
+
+
+def _blend_into(out, image, ids, palette, alpha, ignore_class):
+    """`blend` written into `out` (H, W, 3) uint8, a chunk of rows at a time."""
+    ids = np.asarray(ids)
+    step = max(1, _CHUNK_PIXELS // max(int(image.shape[1]), 1))
+    for start in range(0, int(image.shape[0]), step):
+        rows = slice(start, start + step)
+        part, part_ids = image[rows], ids[rows]
+        color = colorize(part_ids, palette, ignore_class).astype(np.float32)
+        mixed = (1 - alpha) * part.astype(np.float32) + alpha * color
+        ignored = part_ids == ignore_class
+        mixed[ignored] = part[ignored]
+        out[rows] = np.clip(mixed, 0, 255).astype(np.uint8)
 
 
 def overlay_panel(
@@ -220,11 +237,12 @@ def overlay_image(
     ids = present_classes(
         prediction, num_classes=min(len(palette), len(names)), ignore_class=ignore_class
     )
-    size = font_size or legend_font_size(*image.shape[:2])
-    blended = blend(image, prediction, palette, alpha, ignore_class)
-    return np.concatenate(
-        [blended, legend_strip(ids, names, palette, image.shape[1], size)], axis=0
-    )
+    height, width = image.shape[:2]
+    strip = legend_strip(ids, names, palette, width, font_size or legend_font_size(height, width))
+    out = np.empty((height + strip.shape[0], width, 3), np.uint8)  # one full-size copy
+    _blend_into(out[:height], image, prediction, palette, alpha, ignore_class)
+    out[height:] = strip
+    return out
 
 
 def save_png(path, array):

@@ -10,7 +10,8 @@
 The SavedModel resizes each image to the evaluation scale: --dataset NAME takes the
 dataset's test resize, --test_scale 2048,512 [--no-keep_ratio] sets it, --test_scale
 none runs at the request's size (unbounded memory), --input_size H,W at a fixed size;
-default 2048,512 keeping the ratio. A bad flag is a one-line error (exit code 2).
+default 2048,512 keeping the ratio. A bad flag is a one-line error (exit code 2), and
+so is an --output that cannot be written (a read-only location), before anything loads.
 """
 
 import argparse
@@ -24,6 +25,8 @@ from keras_memseg.export.signatures import DEFAULT_MAX_BATCH_SIZE
 from keras_memseg.export.signatures import DEFAULT_MAX_INPUT_PIXELS
 from keras_memseg.export.signatures import DEFAULT_TEST_SCALE
 from keras_memseg.export.signatures import check_outputs
+from keras_memseg.writable import file_problem
+from keras_memseg.writable import folder_problem
 
 PROG = "python -m keras_memseg.export"
 # Flags that only mean something for one format (argparse default None = not given).
@@ -181,6 +184,9 @@ def parse_args(argv=None):
                     parser.error(f"--representative_images: {path} is not a regular file")
         if os.path.exists(args.output) and not args.overwrite:
             parser.error(f"--output {args.output} exists; pass --overwrite to replace it")
+        problem = file_problem(args.output)
+        if problem:
+            parser.error(f"--output {args.output}: {problem}")
         args.quantization = args.quantization or "none"
     else:
         for key in _TFLITE_ONLY:
@@ -194,6 +200,11 @@ def parse_args(argv=None):
             check_model_name(args.name)  # one folder: nothing is written outside --output
         except ValueError as error:
             parser.error(f"--{error}")  # "--name must be one folder name ..."
+        # The version folder is made in <output>/<name>: that (or its nearest existing
+        # parent) must be writable, checked before the checkpoint is loaded.
+        problem = folder_problem(os.path.join(args.output, args.name))
+        if problem:
+            parser.error(f"--output {args.output}: {problem}")
         for key, default in (
             ("max_input_pixels", DEFAULT_MAX_INPUT_PIXELS),
             ("max_batch_size", DEFAULT_MAX_BATCH_SIZE),
@@ -302,6 +313,8 @@ def main(argv=None):
             )
     except FileExistsError as error:
         return _fail(2, f"--output: {error} (--overwrite replaces it)")
+    except OSError as error:  # made unwritable since the check, a full disk
+        return _fail(1, f"--output {args.output}: cannot write it: {error}")
     except (TypeError, ValueError) as error:
         return _fail(1, str(error))
     print(path)

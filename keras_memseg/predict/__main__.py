@@ -7,8 +7,9 @@
 --model: a .keras file, a preset folder (config.json + model.weights.h5) or an exported
 SavedModel (version folder, or the model folder: its highest version). Writes
 `<out>/<stem>.png` (palette PNG, pixel value = class id) and `<out>/<stem>_overlay.png`.
-Exit status: 0 all images done (or skipped: outputs exist), 1 an input failed, 2 bad
---model or flags.
+Exit status: 0 all images done (or skipped: outputs exist), 1 an input failed (not an
+image, or too large for the memory left: one line naming it, its size and the memory it
+needs), 2 bad --model or flags (an --out that cannot be written: a read-only location).
 """
 
 import argparse
@@ -155,7 +156,12 @@ def main(argv=None):
     from keras_memseg.predict import ModelLoadError
     from keras_memseg.predict import load_predictor
     from keras_memseg.predict import predict_files
+    from keras_memseg.writable import folder_problem
 
+    problem = folder_problem(args.out)  # before the model loads: a read-only --out
+    if problem:
+        print(f"error: --out {args.out}: {problem}", file=sys.stderr)
+        return 2
     if args.dataset is not None:
         from keras_memseg.datasets import get_info
 
@@ -223,7 +229,7 @@ def main(argv=None):
                 alpha=args.alpha,
                 callback=callback,
             )
-    except ValueError as error:  # the dataset's class count, --out not a folder
+    except ValueError as error:  # the dataset's class count, --out made unwritable since
         if progress is not None:
             progress.close()
         print(f"error: {error}", file=sys.stderr)

@@ -8,9 +8,10 @@ import warnings
 import numpy as np
 
 from keras_memseg.evaluation.inference import InferenceConfig
-from keras_memseg.evaluation.inference import infer
+from keras_memseg.evaluation.inference import infer_runs
 from keras_memseg.evaluation.overlays import default_palette
 from keras_memseg.evaluation.overlays import overlay_image
+from keras_memseg.evaluation.overlays import present_classes
 from keras_memseg.evaluation.overlays import save_label_png
 from keras_memseg.evaluation.overlays import save_png
 from keras_memseg.predict.loading import EmptyMemoryWarning
@@ -18,6 +19,12 @@ from keras_memseg.predict.loading import LoadedSegmenter
 from keras_memseg.predict.loading import empty_memory_message
 from keras_memseg.predict.loading import load_predictor
 from keras_memseg.predict.loading import wrap_model
+from keras_memseg.predict.memory import available_memory
+from keras_memseg.predict.memory import format_bytes
+from keras_memseg.predict.memory import model_profile
+from keras_memseg.predict.memory import prediction_bytes
+from keras_memseg.predict.tiles import resize_bilinear
+from keras_memseg.predict.tiles import upsampled_argmax
 
 IMAGE_EXTENSIONS = (
     ".png",
@@ -33,6 +40,7 @@ IMAGE_EXTENSIONS = (
     ".pnm",
 )
 OVERLAY_SUFFIX = "_overlay"
+_EXIF_ORIENTATION = 0x0112
 
 
 class ImageReadError(ValueError):
@@ -199,8 +207,12 @@ def read_image(path):
         raise ImageReadError(f"{path}: {special}, not an image file")
     try:
         with Image.open(path) as image:
-            image = ImageOps.exif_transpose(image)
-            return np.asarray(image.convert("RGB"), np.uint8)
+            image.load()
+            if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:
+                image = ImageOps.exif_transpose(image)
+            if image.mode != "RGB":  # no copy of an RGB image (81 MP: 324 MB each)
+                image = image.convert("RGB")
+            return np.asarray(image, np.uint8)
     except UnidentifiedImageError:
         raise ImageReadError(f"{path}: not an image Pillow can read") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
@@ -248,19 +260,104 @@ def predict_image(segmenter, image, config=InferenceConfig(), size=None):
     """Class ids (H, W) int32 of one RGB uint8 (H, W, 3) image at its own size.
 
     The image (0-255, float32) is resized bilinearly to `size` (h, w) when given,
-    then `keras_memseg.evaluation.infer` runs the scales / flips of `config` and
-    upsamples the scores to (H, W) before the argmax, as the evaluation does.
+    then `keras_memseg.evaluation.infer_runs` runs the scales / flips of `config`;
+    their scores are upsampled to (H, W), averaged and reduced to class ids a tile of
+    rows at a time (`keras_memseg.predict.tiles`): the same labels as the argmax of
+    the evaluation's `infer` at (H, W), with memory O(H W) instead of O(H W K).
     """
     from keras import ops
 
     height, width = int(image.shape[0]), int(image.shape[1])
-    x = np.asarray(image, np.float32)[None]  # (1, H, W, 3) 0-255
-    if size is not None and tuple(size) != (height, width):
-        x = ops.image.resize(x, tuple(int(v) for v in size), interpolation="bilinear")
-    scores = infer(
-        segmenter.forward, x, segmenter.num_classes, config, output_size=(height, width)
-    )  # (1, H, W, K)
-    return np.asarray(ops.convert_to_numpy(ops.argmax(scores[0], axis=-1))).astype(np.int32)
+    size = (height, width) if size is None else tuple(int(v) for v in size)
+    if size == (height, width):
+        x = np.asarray(image, np.float32)  # (H, W, 3) 0-255
+    else:
+        x = resize_bilinear(image, size)  # (h, w, 3) 0-255, a few rows cast at a time
+    runs = [
+        np.asarray(ops.convert_to_numpy(scores), np.float32)[0]  # (h_s, w_s, K)
+        for scores in infer_runs(segmenter.forward, x[None], segmenter.num_classes, config)
+    ]
+    del x
+    return upsampled_argmax(runs, (height, width))
+
+
+def _header_size(path):
+    """(H, W) of an image file as `read_image` returns it, read from its header without
+    decoding the pixels; None when Pillow cannot tell. The EXIF orientation is applied
+    when it comes before the pixels (a PNG may keep it after them: then the size may be
+    (W, H), which needs the same memory)."""
+    from PIL import Image
+
+    from keras_memseg.file_kinds import special_file_kind
+
+    if special_file_kind(path) is not None:
+        return None
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            # A PNG's EXIF may follow its pixels: Pillow would decode them to find it.
+            header_exif = image.format != "PNG" or "exif" in image.info
+            if header_exif and image.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
+                width, height = height, width  # turned by 90 degrees
+    except Exception:  # noqa: BLE001  (read_image says what is wrong with the file)
+        return None
+    return int(height), int(width)
+
+
+def _run_sizes(size, config):
+    """(h, w) of each test-time run of `config` (scales, flips) for a model size `size`."""
+    height, width = size
+    sizes = [
+        (int(math.floor(height * s + 0.5)), int(math.floor(width * s + 0.5))) for s in config.scales
+    ]
+    return [v for v in sizes for _ in range(2 if config.flip else 1)]
+
+
+def _memory_problem(path, shape, segmenter, config, test_scale, keep_ratio, max_size, profile):
+    """The one-line reason why predicting an image of `shape` (H, W) would not fit in the
+    memory this process may still use, or None (also when that is unknown).
+
+    With a `max_size` that would fit the line suggests it (not for a SavedModel, which
+    runs at its own export scale).
+    """
+    available, what = available_memory()
+    if available is None:
+        return None
+
+    def needed(cap):
+        size = inference_size(*shape, test_scale, keep_ratio, cap)
+        return size, prediction_bytes(
+            shape, _run_sizes(size, config), segmenter.num_classes, profile
+        )
+
+    size, total = needed(max_size)
+    if total <= available:
+        return None
+    advice = "downscale the image first"
+    if segmenter.serving_scale is None:
+        low, high = 0, max(size) - 1  # the largest long side that fits, if any
+        while low < high:
+            middle = (low + high + 1) // 2
+            low, high = (middle, high) if needed(middle)[1] <= available else (low, middle - 1)
+        if low >= 32:
+            advice = f"try --max_size {low - low % 32}"
+    height, width = shape
+    return (
+        f"{path}: a {width}x{height} image needs about {format_bytes(total)} to predict "
+        f"(the model runs at {size[1]}x{size[0]}), more than the "
+        f"{format_bytes(available)} available ({what}); {advice}"
+    )
+
+
+def _out_of_memory(error):
+    """Whether `error` is an allocation failure of NumPy, TensorFlow, JAX or PyTorch."""
+    text = str(error)
+    return (
+        isinstance(error, MemoryError)
+        or type(error).__name__ in ("ResourceExhaustedError", "OutOfMemoryError")
+        or "RESOURCE_EXHAUSTED" in text
+        or "can't allocate memory" in text
+    )
 
 
 def _write_atomic(path, write):
@@ -297,11 +394,18 @@ def predict_files(
     `output_names`. Existing outputs are kept (the image is skipped) unless
     `overwrite`.
 
+    Memory grows with the image's pixels, not pixels x classes (`predict_image`).
+    Each image is checked from its header, before it is decoded, against the memory
+    this process may still use (`keras_memseg.predict.memory`): one that cannot fit
+    fails with one line naming it, its size and the memory it needs, as does one that
+    runs out of memory anyway or whose outputs cannot be written.
+
     Args:
         model: a `.keras` path, a preset folder, a SavedModel folder (see
             `load_predictor`), a `LoadedSegmenter` or a built Keras segmenter.
         inputs: image files and folders.
-        out_dir: output folder (created).
+        out_dir: output folder (created); a ValueError names it, before any work,
+            when it cannot be written (`keras_memseg.writable.folder_problem`).
         dataset: a dataset name (`keras_memseg.datasets.get_info`): its test resize
             (`augment_config_for(name).test_scale`/`.test_keep_ratio`), class names,
             palette and flip pairs. None: the image's own size, `class_<i>` names.
@@ -331,6 +435,12 @@ def predict_files(
     >>> [os.path.basename(p) for p in result.written[0][1:]]
     ['0016E5_07959.png', '0016E5_07959_overlay.png']
     """
+    from keras_memseg.writable import folder_problem
+
+    out_dir = os.fspath(out_dir)
+    problem = folder_problem(out_dir)  # before any work: a read-only --out, a file
+    if problem:
+        raise ValueError(problem)
     if isinstance(model, LoadedSegmenter):
         segmenter = model
     elif isinstance(model, (str, os.PathLike)):
@@ -365,11 +475,11 @@ def predict_files(
                 UserWarning,
                 stacklevel=2,
             )
-        test_scale, max_size, scales = None, None, (1.0,)
+        # Images are given to it at that size (its own resize is then the identity),
+        # so its scores come back at that size and are upsampled in tiles here.
+        (test_scale, keep_ratio), max_size, scales = segmenter.serving_scale, None, (1.0,)
     config = InferenceConfig(scales=scales, flip=bool(flip), flip_pairs=classes.flip_pairs)
-    out_dir = os.fspath(out_dir)
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise ValueError(f"{out_dir} exists and is not a folder")
+    profile = model_profile(segmenter.model)
     files, missing, ignored = collect_inputs(inputs, recursive, exclude=out_dir)
     result = PredictResult(ignored=ignored)
     total = len(files) + len(missing)
@@ -405,17 +515,45 @@ def predict_files(
             result.skipped.append((path, f"{existing[0]} exists (--overwrite replaces it)"))
             report(path, "skipped", result.skipped[-1][1])
             continue
+        shape = _header_size(path)  # from the header: checked before decoding
+        problem = shape and _memory_problem(
+            path, shape, segmenter, config, test_scale, keep_ratio, max_size, profile
+        )
+        if problem:
+            result.failed.append((path, problem))
+            report(path, "failed", problem)
+            continue
         try:
             image = read_image(path)
+            shape = tuple(image.shape[:2])
+            size = inference_size(*shape, test_scale, keep_ratio, max_size)
+            labels = predict_image(segmenter, image, config, size)
+            _write_atomic(label_path, lambda p: save_label_png(p, labels, classes.palette))
+            overlay = overlay_image(image, labels, classes.palette, classes.names, alpha=alpha)
+            _write_atomic(overlay_path, lambda p: save_png(p, overlay))
+            count = len(present_classes(labels, num_classes=segmenter.num_classes, ignore_class=-1))
         except ImageReadError as error:
             result.failed.append((path, str(error)))
             report(path, "failed", str(error))
             continue
-        size = inference_size(image.shape[0], image.shape[1], test_scale, keep_ratio, max_size)
-        labels = predict_image(segmenter, image, config, size)
-        _write_atomic(label_path, lambda p: save_label_png(p, labels, classes.palette))
-        overlay = overlay_image(image, labels, classes.palette, classes.names, alpha=alpha)
-        _write_atomic(overlay_path, lambda p: save_png(p, overlay))
+        except OSError as error:  # the output folder became unwritable, the disk is full
+            reason = f"{path}: cannot write its outputs in {out_dir} ({error.strerror or error})"
+            result.failed.append((path, reason))
+            report(path, "failed", reason)
+            continue
+        except Exception as error:
+            if not _out_of_memory(error):
+                raise
+            what = f"a {shape[1]}x{shape[0]} image" if shape else "the image"
+            reason = (
+                f"{path}: out of memory predicting {what}; pass a smaller --max_size or "
+                "downscale the image"
+            )
+            result.failed.append((path, reason))
+            report(path, "failed", reason)
+            continue
+        finally:
+            image = labels = overlay = None  # the next image's peak is its own
         result.written.append((path, label_path, overlay_path))
-        report(path, "written", (label_path, overlay_path, image.shape[:2], len(np.unique(labels))))
+        report(path, "written", (label_path, overlay_path, shape, count))
     return result

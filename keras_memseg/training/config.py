@@ -26,7 +26,7 @@ class RecipeConfig:
     Args (groups):
         dataset, train_split, eval_split, data_dir, manual_dir: the data.
         backbone, base_channels (0 = standard width), pretrained (a preset folder
-            or .weights.h5 for `load_resnet_weights`, "" = from scratch),
+            or .weights.h5 for `keras_memseg.convert.load_resnet_weights`, "" = from scratch),
             output_stride, context, feats_channels, transform_channels,
             aux_channels, activation, dropout: the model.
         crop_size (h, w), target_scale, ratio_range: training augmentation
@@ -317,7 +317,7 @@ def path_problems(config, run_dir):
     resolved run folder (`trainer.run_dir_for(config)`).
     """
     from keras_memseg.backbones.pretrained import check_source
-    from keras_memseg.training.run_folder import folder_problem
+    from keras_memseg.writable import folder_problem
 
     out = []
     if config.pretrained:

@@ -56,30 +56,6 @@ class RunFolderError(RuntimeError):
     """The run folder cannot be used by this run; the message says why and what to do."""
 
 
-def folder_problem(path):
-    """Why `path` cannot be used as a folder to write into, or None if it can.
-
-    It must be a folder or not exist yet; then its nearest existing parent must be a
-    folder this process may write into (a read-only mount is refused by `os.access`).
-
-    Example:
-    >>> import tempfile
-    >>> folder_problem(os.path.join(tempfile.mkdtemp(), "new", "run")) is None
-    True
-    """
-    path = os.path.abspath(os.fspath(path))
-    if os.path.lexists(path) and not os.path.isdir(path):
-        return f"{path} exists and is not a folder"
-    existing = path
-    while not os.path.lexists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        return f"{existing} is not a folder, so {path} cannot be created"
-    if not os.access(existing, os.W_OK | os.X_OK):
-        return f"{existing} is not writable (a read-only location?)"
-    return None
-
-
 def atomic_write_text(path, text):
     """Writes `text` to `path` through a temporary file and a rename (never half-written)."""
     folder = os.path.dirname(os.path.abspath(path))

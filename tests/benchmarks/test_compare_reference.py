@@ -43,6 +43,7 @@ def _run(args, tmp_path, env=None):
     return json.loads(out.read_text()), out.with_suffix(".md").read_text()
 
 
+@pytest.mark.slow  # CI budget, ~50 s: a real training subprocess; the table/derive code is checked by the fast tests here, a batch-1 crash by tests/models/test_batch_one.py
 def test_ours_alone_writes_json_and_table(tmp_path):
     payload, table = _run(
         TINY + ["--batch", "1", "--frameworks", "ours_tf", "--models", "deeplabv3"], tmp_path

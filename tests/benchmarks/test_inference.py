@@ -2,6 +2,7 @@
 file with the bundled sample's frames (agreement over several real images)."""
 
 import numpy as np
+import pytest
 from benchmark_scripts import load_script
 from benchmark_scripts import run_script
 
@@ -48,6 +49,7 @@ def test_predict_ratio_target_pairs_models_of_the_same_size():
     assert script.target_lines(failed, "r50") == []  # a failed variant gives no verdict
 
 
+@pytest.mark.slow  # CI budget, ~35 s: trains and evaluates; target_lines is checked by the fast tests here
 def test_agreement_over_the_sample_frames_of_a_trained_model_file(tmp_path):
     from keras_memseg.training import get_recipe
     from keras_memseg.training.trainer import build_model

@@ -5,11 +5,14 @@ from benchmark_scripts import load_script
 from benchmark_scripts import run_script
 
 
-def test_settings_add_the_avx512_kernels_only_where_the_cpu_has_them():
+def test_settings_add_the_avx2_cap_only_where_the_cpu_has_avx512():
     onednn = load_script("onednn")
     assert set(onednn.settings_for({"avx2"})) == {"eigen", "onednn"}
     with_avx512 = onednn.settings_for({"avx2", "avx512f"})
-    assert with_avx512["onednn_all"] == {"TF_ENABLE_ONEDNN_OPTS": "1", "ONEDNN_MAX_CPU_ISA": "ALL"}
+    assert with_avx512["onednn_avx2"] == {
+        "TF_ENABLE_ONEDNN_OPTS": "1",
+        "ONEDNN_MAX_CPU_ISA": "AVX2",
+    }
 
 
 def test_derived_lines_compare_the_medians_and_name_every_crash():
@@ -18,14 +21,12 @@ def test_derived_lines_compare_the_medians_and_name_every_crash():
     runs = {
         "eigen/deeplabv3/1": [ok(100.0), ok(120.0)],
         "onednn/deeplabv3/1": [ok(80.0), ok(80.0)],
-        "onednn_all/deeplabv3/1": [{"ok": False, "exit": -11, "error": "Segmentation fault"}],
+        "onednn_avx2/deeplabv3/1": [{"ok": False, "exit": -11, "error": "Segmentation fault"}],
     }
-    settings = {"eigen": {}, "onednn": {}, "onednn_all": {}}
+    settings = {"eigen": {}, "onednn": {}, "onednn_avx2": {}}
     lines = onednn.derive(runs, settings)
-    assert lines[0] == (
-        "deeplabv3 batch 1: oneDNN (as keras_memseg sets it) step 80 ms vs Eigen 110 ms (1.38x)"
-    )
-    assert lines[-1] == "native crashes or failures: onednn_all/deeplabv3/1"
+    assert lines[0] == ("deeplabv3 batch 1: oneDNN step 80 ms vs Eigen 110 ms (1.38x)")
+    assert lines[-1] == "native crashes or failures: onednn_avx2/deeplabv3/1"
     payload = {
         "hardware": {"cpu": "X", "cpu_count": 2},
         "commit": "abc",
@@ -35,7 +36,7 @@ def test_derived_lines_compare_the_medians_and_name_every_crash():
         "runs": runs,
         "derived": lines,
     }
-    assert "| onednn_all | deeplabv3 | 1 | -11 | crash | - |" in onednn.table(payload)
+    assert "| onednn_avx2 | deeplabv3 | 1 | -11 | crash | - |" in onednn.table(payload)
 
 
 @pytest.mark.slow  # ~45 s; the crash itself is guarded by tests/models/test_batch_one.py

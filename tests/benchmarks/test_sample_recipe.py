@@ -1,6 +1,7 @@
 """benchmarks/sample_recipe.py: the phase accounting, the target verdict, and a short
 run of the real recipe through its timers."""
 
+import pytest
 from benchmark_scripts import load_script
 from benchmark_scripts import run_script
 
@@ -34,6 +35,7 @@ def test_target_line_needs_both_the_speedup_and_the_miou():
     assert script.target_line(90.0, 0.19).startswith("FAIL")  # mIoU below 19.38 %
 
 
+@pytest.mark.slow  # CI budget, ~45 s: the recipe in a subprocess; target_line is checked by the fast tests here
 def test_a_short_run_of_the_recipe_through_the_timers(tmp_path):
     out = tmp_path / "r.json"
     flags = ["--max_steps=2", "--eval_every=0", "--checkpoint_every=1", "--export_dir="]

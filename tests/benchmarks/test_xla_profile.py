@@ -57,6 +57,7 @@ def test_unknown_model_is_refused_in_one_line():
         xla_profile.main(["--models", "pspnet"])
 
 
+@pytest.mark.slow  # CI budget, ~100 s: an XLA profile of a train step; argument checks stay in the default run
 def test_a_small_profile_attributes_the_memory_head(tmp_path):
     out = tmp_path / "xla_profile.json"
     proc, result = run_script(

@@ -95,3 +95,19 @@ def test_multiscale_softmax_before_resize_to_output_size():
         expected = expected + tf.image.resize(probs, (24, 30)).numpy()
     np.testing.assert_allclose(out, expected / 2, rtol=1e-5, atol=1e-6)
     assert out.shape == (1, 24, 30, 3)
+
+
+def test_infer_runs_are_the_runs_before_the_resize():
+    # One map per scale and flip, each at its run's size (what predict resizes in tiles).
+    from keras_memseg.evaluation import infer_runs
+
+    x = np.random.default_rng(4).normal(size=(1, 8, 12, 3)).astype("float32")
+    cfg = InferenceConfig(scales=(0.5, 1.0), flip=True, flip_pairs=((0, 1),))
+    runs = [np.asarray(r) for r in infer_runs(position_model, x, 4, cfg)]
+    assert [r.shape for r in runs] == [(1, 4, 6, 4)] * 2 + [(1, 8, 12, 4)] * 2
+    plain = position_model(x).numpy()
+    flipped = position_model(x[:, :, ::-1]).numpy()[:, :, ::-1][..., [1, 0, 2, 3]]
+    np.testing.assert_allclose(runs[2], plain, rtol=1e-6)
+    np.testing.assert_allclose(runs[3], flipped, rtol=1e-6)
+    mean = sum(tf.image.resize(r, (8, 12)).numpy() for r in runs) / 4
+    np.testing.assert_allclose(np.asarray(infer(position_model, x, 4, cfg)), mean, rtol=1e-6)

@@ -115,3 +115,18 @@ def test_default_palette():
     assert len(set(palette)) == 150 and (0, 0, 0) not in palette
     assert default_palette(150) == palette and default_palette(3) == palette[:3]
     assert all(0 <= c <= 255 for rgb in palette for c in rgb)
+
+
+def test_blending_and_class_lists_in_chunks_of_rows(example, monkeypatch):
+    # A large image is blended and scanned a few rows at a time: the same pixels.
+    from keras_memseg.evaluation import overlays
+
+    image, _, prediction = example
+    prediction = prediction.copy()
+    prediction[3, 5], prediction[20, 39] = 255, 3
+    whole = overlay_image(image, prediction, PALETTE, NAMES, alpha=0.4)
+    monkeypatch.setattr(overlays, "_CHUNK_PIXELS", 50)  # one row (40 px) per chunk
+    chunked = overlay_image(image, prediction, PALETTE, NAMES, alpha=0.4)
+    np.testing.assert_array_equal(chunked, whole)
+    np.testing.assert_array_equal(chunked[:24], blend_oracle(image, prediction, PALETTE, 0.4))
+    assert present_classes(prediction, num_classes=4) == [0, 1, 3]

@@ -15,6 +15,7 @@ from keras_memseg.export.__main__ import parse_args
 from keras_memseg.export.tflite_runtime import tflite_input_size
 from tests.export.conftest import make_model
 from tests.export.conftest import run_python
+from tests.read_only import refuse_file_creation
 
 # --name values that would leave --output (or name no folder at all).
 BAD_NAMES = ("../x", "..", ".", "", "a/b", os.sep + "abs", "a\\b")
@@ -316,3 +317,51 @@ def test_name_and_checkpoint_checked_before_anything_is_written(tmp_path, capsys
         assert exit_info.value.code == 2 and len(err) == 1, (argv, err)
         assert err[0].startswith(f"{PROG}: error: {message}"), (argv, err)
     assert sorted(os.listdir(tmp_path)) == ["fifo.keras", "model.keras"]  # nothing written
+
+
+def test_read_only_output_is_one_line_before_loading(checkpoint, tmp_path):
+    # A read-only mount: refused before the checkpoint loads, no OSError traceback.
+    from tests.read_only import read_only_prefix
+
+    folder = tmp_path / "mounted"
+    folder.mkdir()
+    prefix = read_only_prefix(folder)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.run(
+        [*prefix, sys.executable, "-m", "keras_memseg.export", "--checkpoint", checkpoint]
+        + ["--format", "saved_model", "--output", f"{folder}/saved_models"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"{PROG}: error: --output {folder}/saved_models: {folder} is not writable "
+        "(a read-only location?)"
+    ), proc.stderr[-2000:]
+
+
+def test_unwritable_output_refused_where_access_says_yes(checkpoint, tmp_path, capsys, monkeypatch):
+    # As root, os.access says yes to any folder not on a read-only mount (NFS with
+    # root_squash, FUSE): the real probe decides, for both formats.
+
+    folder = tmp_path / "squashed"
+    folder.mkdir()
+    refuse_file_creation(monkeypatch, folder)
+    cases = [
+        (["--format", "saved_model", "--output", str(folder)], str(folder)),
+        (["--format", "saved_model", "--output", str(folder / "a" / "b")], str(folder / "a" / "b")),
+        (["--format", "tflite", "--input_size", "8,8", "--output", str(folder / "m.tflite")], None),
+    ]
+    for flags, shown in cases:
+        shown = shown or str(folder / "m.tflite")
+        with pytest.raises(SystemExit) as exit_info:
+            parse_args(["--checkpoint", checkpoint, *flags])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exit_info.value.code == 2, flags
+        assert err == [
+            f"{PROG}: error: --output {shown}: {folder} is not writable (a read-only location?)"
+        ], err
+    assert os.listdir(folder) == []

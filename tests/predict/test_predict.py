@@ -23,6 +23,7 @@ from tests.predict.conftest import assert_labels_match
 from tests.predict.conftest import oracle_logits
 from tests.predict.conftest import read_rgb
 from tests.predict.conftest import sample_images
+from tests.read_only import refuse_file_creation
 
 CAMVID = get_info("camvid")
 
@@ -375,3 +376,108 @@ def test_fifo_model_and_images_are_refused_unopened(tmp_path, capsys, monkeypatc
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_tiled_full_resolution_matches_the_oracle(artifacts, monkeypatch):
+    # One output row per tile: the (H, W, K) scores never exist, the labels are the same.
+    from keras_memseg.evaluation import InferenceConfig
+    from keras_memseg.predict import predict_image
+    from keras_memseg.predict import tiles
+    from keras_memseg.predict.loading import wrap_model
+
+    monkeypatch.setattr(tiles, "TILE_BYTES", 1)
+    image = read_rgb(sample_images()[1])
+    labels = predict_image(
+        wrap_model(artifacts["model"]), image, InferenceConfig(flip=True), (84, 112)
+    )
+    assert labels.dtype == np.int32
+    assert_labels_match(labels, oracle_logits(artifacts["model"], image, size=(84, 112), flip=True))
+
+
+def test_read_only_out_is_one_line_before_the_model_loads(artifacts, tmp_path):
+    from tests.read_only import read_only_prefix
+
+    folder = tmp_path / "mounted"
+    folder.mkdir()
+    prefix = read_only_prefix(folder)
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.run(
+        [*prefix, sys.executable, "-m", "keras_memseg.predict", "--model", artifacts["keras"]]
+        + [sample_images()[0], "--out", f"{folder}/predictions"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert [line for line in proc.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: --out {folder}/predictions: {folder} is not writable (a read-only location?)"
+    ], proc.stderr[-2000:]
+
+
+def test_unwritable_out_refused_where_access_says_yes(tmp_path, capsys, monkeypatch):
+    # As root, os.access says yes to any folder not on a read-only mount (NFS with
+    # root_squash, FUSE): the real probe decides. Refused before the model loads.
+    import keras_memseg.predict as predict
+
+    folder = tmp_path / "squashed"
+    folder.mkdir()
+    refuse_file_creation(monkeypatch, folder)
+
+    def never(path):
+        raise AssertionError("the model was loaded before --out was checked")
+
+    monkeypatch.setattr(predict, "load_predictor", never)
+    out = folder / "new" / "predictions"
+    assert main(["--model", "m.keras", sample_images()[0], "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: --out {out}: {folder} is not writable (a read-only location?)"
+    ]
+    segmenter = predict.LoadedSegmenter("keras", "stand-in", 3, None)
+    with pytest.raises(ValueError, match=f"^{folder} is not writable"):
+        predict.predict_files(segmenter, [sample_images()[0]], out)
+    assert os.listdir(folder) == []
+
+
+def test_a_write_that_fails_midway_is_one_line(tmp_path, monkeypatch):
+    # The disk fills (or the folder turns read-only) after the check: that image fails.
+    import errno
+
+    from keras_memseg.predict import LoadedSegmenter
+    from keras_memseg.predict import predict_files
+    from keras_memseg.predict import run
+
+    def full(path, *args):
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+
+    monkeypatch.setattr(run, "save_png", full)
+    segmenter = LoadedSegmenter(
+        "keras", "stand-in", 3, lambda x: np.zeros((*x.shape[:3], 3), "float32")
+    )
+    image = sample_images()[0]
+    result = predict_files(segmenter, [image], tmp_path)
+    assert result.failed == [
+        (image, f"{image}: cannot write its outputs in {tmp_path} (No space left on device)")
+    ]
+    assert not result.written
+
+
+def test_exif_orientation_read_upright_and_sized_from_the_header(tmp_path):
+    # read_image turns an EXIF-rotated JPEG upright (no copy when there is nothing to
+    # turn); the memory check reads the same (H, W) from the header, undecoded.
+    from keras_memseg.predict.run import _header_size
+    from keras_memseg.predict.run import read_image
+
+    stored = np.zeros((20, 30, 3), np.uint8)
+    stored[:, :10] = 255  # white on the left as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 clockwise to display"
+    Image.fromarray(stored).save(tmp_path / "turned.jpg", quality=100, exif=exif)
+    Image.fromarray(stored).save(tmp_path / "plain.png")
+    upright = read_image(tmp_path / "turned.jpg")
+    assert upright.shape == (30, 20, 3) and _header_size(tmp_path / "turned.jpg") == (30, 20)
+    assert upright[:10].mean() > 200 and upright[-10:].mean() < 50  # left -> top
+    np.testing.assert_array_equal(read_image(tmp_path / "plain.png"), stored)
+    assert _header_size(tmp_path / "plain.png") == (20, 30)
+    assert _header_size(tmp_path / "readme.txt") is None  # read_image says why

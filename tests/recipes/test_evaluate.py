@@ -234,8 +234,47 @@ def test_output_in_a_read_only_folder_is_refused_first(
         )
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1, err
-        assert f"--output={output}: cannot write in {folder} (read-only" in err[0], err
+        assert err[0] == (
+            f"error: --output={output}: {folder} is not writable (a read-only location?); "
+            "choose a writable path"
+        ), err
     assert os.listdir(folder) == []
+
+
+def test_output_and_show_dir_on_a_read_only_mount_are_refused_first(saved, tmp_path):
+    # As a user runs it: the report was computed, then an OSError traceback. Now one
+    # line, exit 2, before the model loads (a real read-only mount, root refused too).
+    from tests.read_only import read_only_prefix
+
+    folder = tmp_path / "mounted"
+    folder.mkdir()
+    prefix = read_only_prefix(folder)
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3")
+    script = os.path.join(ROOT, "recipes", "evaluate.py")
+    model = f"--model={saved / 'model.keras'}"
+    cases = [
+        (
+            f"--output={folder}/report.json",
+            f"--output={folder}/report.json: {folder} is not writable (a read-only "
+            "location?); choose a writable path",
+        ),
+        (
+            f"--show_dir={folder}/overlays",
+            f"--show_dir={folder}/overlays: {folder} is not writable (a read-only location?)",
+        ),
+    ]
+    argv = [sys.executable, script, model, "--dataset=sample", *(flag for flag, _ in cases)]
+    proc = subprocess.run([*prefix, *argv], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {cases[0][1]}"], proc.stderr[-2000:]  # the first bad flag
+    proc = subprocess.run(
+        [*prefix, *argv[:-2], cases[1][0]], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {cases[1][1]}"], proc.stderr[-2000:]
 
 
 def test_a_fifo_model_is_refused_unopened(saved, tmp_path, evaluate_main, capsys):

@@ -60,3 +60,35 @@ def test_train_sample_end_to_end(tmp_path):
     again = _run(tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "at step 2/2" in again.stdout
+
+
+def test_read_only_export_and_show_dirs_are_one_line_before_training(tmp_path):
+    # A read-only mount (root refused too): one line per folder, exit 2, nothing trained.
+    from tests.read_only import read_only_prefix
+
+    folder = tmp_path / "mounted"
+    folder.mkdir()
+    prefix = read_only_prefix(folder)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    env.pop("TF_CONFIG", None)
+    proc = subprocess.run(
+        [*prefix, sys.executable, os.path.join(ROOT, "recipes", "train_sample.py"), *TINY]
+        + [
+            f"--run_dir={tmp_path}/run",
+            f"--export_dir={folder}/saved_models",
+            f"--show_dir={folder}/overlays",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    not_writable = f"{folder} is not writable (a read-only location?)"
+    assert [line for line in proc.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: --export_dir='{folder}/saved_models': {not_writable}",
+        f"error: --show_dir='{folder}/overlays': {not_writable}",
+    ], proc.stderr[-2000:]
+    assert not (tmp_path / "run").exists()
