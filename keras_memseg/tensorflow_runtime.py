@@ -1,41 +1,44 @@
 """TensorFlow process settings keras_memseg chooses before TensorFlow is imported.
 
 TensorFlow decides at import time whether its CPU kernels are oneDNN's
-(`TF_ENABLE_ONEDNN_OPTS`): on by default only on recent Intel CPUs (AVX-512 VNNI,
-AMX), off on others, e.g. AMD EPYC and older Intel parts. `prefer_onednn` chooses per
-CPU instead, unless the user set the variable:
+(`TF_ENABLE_ONEDNN_OPTS`): on by default only on recent CPUs (AVX-512 VNNI, AMX), off
+on others, e.g. AVX2 AMD EPYC and older Intel parts. `prefer_onednn` chooses per CPU
+instead, unless the user set the variable:
 
-- **CPUs without AVX-512: oneDNN on.** The models' heavy ops are matmuls
+- **oneDNN on**, on every CPU but the one below. The models' heavy ops are matmuls
   (`layers.MatmulConv2D` computes 1x1, dilated and wide convolutions as matmuls);
-  oneDNN's matmul runs at about 1.5x Eigen's rate on a 2-core AMD EPYC
+  oneDNN's matmul runs at about 1.5x Eigen's rate on a 2-core AVX2 AMD EPYC
   (`benchmarks/matmul_conv.py`), the training step of an R50 MCIBI model ~1.3x faster
-  (`benchmarks/compare_reference.py`). Results differ from Eigen's by float32 rounding
-  only (the parity tests against the authors' outputs hold either way).
-- **CPUs with AVX-512: oneDNN off (Eigen).** There TensorFlow 2.21's oneDNN (3.7)
-  corrupted the heap when these models trained at batch size 1 (segmentation faults
-  and glibc aborts in `fit`, issue #34, on an Intel Xeon with AVX-512 VNNI; fine with
-  oneDNN off). Keeping oneDNN on but capping its instruction set at AVX2
-  (`ONEDNN_MAX_CPU_ISA=AVX2`, the first fix) is no way out: on a CPU with AVX512_BF16,
-  TensorFlow still hands bfloat16 matmuls to oneDNN, which then has no kernel for them,
-  and the process dies (exit 139; `mixed_bfloat16`, measured on an AMD EPYC with
-  AVX-512 BF16, `tests/test_tensorflow_runtime.py`).
+  (`benchmarks/compare_reference.py`); on an AVX-512 AMD EPYC the sample's MCIBI step at
+  batch 8 ~1.3x, DeepLabV3's ~1.16x (`benchmarks/results/onednn_avx512.md`). Results differ from Eigen's by
+  float32 rounding only (the parity tests against the authors' outputs hold either way).
+- **oneDNN off (Eigen) on Intel CPUs with AVX-512.** There TensorFlow 2.21's oneDNN
+  (3.7) corrupted the heap when these models trained at batch size 1 (segmentation
+  faults and glibc aborts in `fit`, issue #34, on an Intel Xeon with AVX-512 VNNI; fine
+  with oneDNN off). On an AMD EPYC with AVX-512 (VNNI, BF16) the same training runs
+  fine with oneDNN's AVX-512 kernels (`tests/models/test_batch_one.py`,
+  `benchmarks/onednn.py`). Capping oneDNN's instruction set at AVX2 instead
+  (`ONEDNN_MAX_CPU_ISA=AVX2`, the first fix) is no way out: TensorFlow still hands
+  bfloat16 matmuls to oneDNN on AVX-512 CPUs, which then has no kernel for them, and the
+  process dies (exit 139 with `mixed_bfloat16`, measured on the AMD EPYC).
 """
 
 import os
 import sys
 
 
-def prefer_onednn(flags=None, environ=None, tensorflow_imported=None):
+def prefer_onednn(flags=None, vendor=None, environ=None, tensorflow_imported=None):
     """Chooses TensorFlow's CPU kernels for this CPU, unless the user chose.
 
-    Sets `TF_ENABLE_ONEDNN_OPTS` to "1" (oneDNN) on a CPU without AVX-512 and to "0"
-    (Eigen) on one with AVX-512 (why: the module docstring). A value the user set is
-    kept, and nothing is set once TensorFlow is imported (it reads the variable at
-    import). Called by `import keras_memseg` and by the recipes before they import
-    TensorFlow.
+    Sets `TF_ENABLE_ONEDNN_OPTS` to "0" (Eigen) on an Intel CPU with AVX-512 and to "1"
+    (oneDNN) elsewhere (why: the module docstring). A value the user set is kept, and
+    nothing is set once TensorFlow is imported (it reads the variable at import). Called
+    by `import keras_memseg` and by the recipes before they import TensorFlow.
 
     Args:
         flags: the CPU's feature flags; `cpu_flags()` when None.
+        vendor: the CPU's vendor id ("GenuineIntel", "AuthenticAMD"); `cpu_vendor()`
+            when None.
         environ: the environment to set; `os.environ` when None.
         tensorflow_imported: whether it is too late; `"tensorflow" in sys.modules`
             when None.
@@ -44,37 +47,58 @@ def prefer_onednn(flags=None, environ=None, tensorflow_imported=None):
     environment says.
 
     Example:
-    >>> prefer_onednn(flags={"avx2", "fma"}, environ={}, tensorflow_imported=False)
+    >>> prefer_onednn(flags={"avx2"}, vendor="GenuineIntel", environ={},
+    ...               tensorflow_imported=False)
     True
     >>> env = {}
-    >>> prefer_onednn(flags={"avx2", "avx512f"}, environ=env, tensorflow_imported=False)
+    >>> prefer_onednn(flags={"avx2", "avx512f"}, vendor="GenuineIntel", environ=env,
+    ...               tensorflow_imported=False)
     False
     >>> env
     {'TF_ENABLE_ONEDNN_OPTS': '0'}
-    >>> prefer_onednn(flags={"avx512f"}, environ={"TF_ENABLE_ONEDNN_OPTS": "1"},
-    ...               tensorflow_imported=False)  # the user's choice
+    >>> prefer_onednn(flags={"avx2", "avx512f"}, vendor="AuthenticAMD", environ={},
+    ...               tensorflow_imported=False)
+    True
+    >>> prefer_onednn(flags={"avx512f"}, vendor="GenuineIntel",
+    ...               environ={"TF_ENABLE_ONEDNN_OPTS": "1"}, tensorflow_imported=False)
     True
     """
     environ = os.environ if environ is None else environ
     if tensorflow_imported is None:
         tensorflow_imported = "tensorflow" in sys.modules
     if not tensorflow_imported and "TF_ENABLE_ONEDNN_OPTS" not in environ:
-        flags = cpu_flags() if flags is None else flags
-        environ["TF_ENABLE_ONEDNN_OPTS"] = "0" if "avx512f" in flags else "1"
+        environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if onednn_is_safe(flags, vendor) else "0"
     return environ.get("TF_ENABLE_ONEDNN_OPTS") == "1"
+
+
+def onednn_is_safe(flags=None, vendor=None):
+    """False on an Intel CPU with AVX-512, where TensorFlow 2.21's oneDNN crashed
+    batch-1 training (issue #34); True elsewhere."""
+    flags = cpu_flags() if flags is None else flags
+    vendor = cpu_vendor() if vendor is None else vendor
+    return not ("avx512f" in flags and vendor == "GenuineIntel")
+
+
+def _cpuinfo_field(name, path):
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(name):
+                    return line.split(":", 1)[1]
+    except OSError:
+        pass
+    return ""
 
 
 def cpu_flags(path="/proc/cpuinfo"):
     """The CPU's feature flags (`avx2`, `avx512f`, ...) as a frozenset; empty where
     the system does not list them (no `/proc/cpuinfo`: macOS, Windows)."""
-    try:
-        with open(path) as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
+    return frozenset(_cpuinfo_field("flags", path).split())
+
+
+def cpu_vendor(path="/proc/cpuinfo"):
+    """The CPU's vendor id ("GenuineIntel", "AuthenticAMD"), "" where not listed."""
+    return _cpuinfo_field("vendor_id", path).strip()
 
 
 def set_thread_counts(inter_op=0, intra_op=0):
