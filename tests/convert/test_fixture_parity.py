@@ -191,7 +191,11 @@ def test_three_chained_training_steps(recorded, state):
     two updates with memory momentum 0.9 the memory rows are nearly equal, so the
     BNs of the memory attention's key/value projections normalise channels whose
     batch variance is ~4x BN's epsilon, and the backbone's update differs by up to
-    ~5e-4 (the step-by-step test shows that step 2 itself matches to ~1e-7).
+    ~5e-4 (the step-by-step test shows that step 2 itself matches to ~1e-7). The
+    memory, fed by those features, ends step 2 ~1e-4 away, by the CPU kernels' summation
+    order (measured on an AVX-512 AMD EPYC: Eigen 9.7e-5, oneDNN at AVX2 9.3e-5, oneDNN
+    with its AVX-512 kernels 1.02e-4), so step 2's memory and BN bound is 2e-4; steps 0
+    and 1 stay at 1e-4 (measured ~1e-6).
     """
     from keras_memseg.convert import convert_state_dict
 
@@ -199,12 +203,14 @@ def test_three_chained_training_steps(recorded, state):
     _compile(model, recorded)
     pairs = weight_pairs(segmenter_entries(model))
     bounds = {0: ATOL, 1: ATOL, 2: 2e-3}
+    memory_bounds = {0: ATOL, 1: ATOL, 2: 2e-4}
     for step in range(3):
         logs, l2 = _fit_step(model, recorded)
         _check_losses(logs, l2, recorded[f"step{step}_losses_json"])
         worst = _deviations(pairs, recorded, step)
         assert max(worst.values()) < bounds[step], (step, worst)
-        assert worst["memory"] < ATOL and worst["bn_statistics"] < ATOL, (step, worst)
+        bound = memory_bounds[step]
+        assert worst["memory"] < bound and worst["bn_statistics"] < bound, (step, worst)
 
 
 def test_memory_read_gradient_uses_the_updated_memory(recorded, state):
