@@ -29,7 +29,6 @@ command is listed with its load average).
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import os
 import pathlib
@@ -187,11 +186,9 @@ def _env():
 
 
 def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from keras_memseg.training.callbacks import sha256_of
+
+    return sha256_of(path)
 
 
 def snapshot(folder, skip=(".lock",)):

@@ -3,8 +3,8 @@ no private name crosses a package (issue #28).
 
 Read from the source with `ast` (every `import` / `from ... import`, including those
 inside functions), so a lazy import counts like any other. A package may import only
-packages of a lower rank in `RANKS`; `ALIASES` lists the few compatibility aliases that
-point upwards on purpose, each with its reason.
+packages of a lower rank in `RANKS`; `ALIASES` would list an upward edge allowed on
+purpose, with its reason (none is).
 """
 
 import ast
@@ -40,13 +40,8 @@ RANKS = {
     # training uses all of the above
     "training": 7,
 }
-ALIASES = {
-    # (importing file, imported module): why the upward edge exists
-    ("keras_memseg/backbones/__init__.py", "keras_memseg.convert"): (
-        "keras_memseg.backbones.load_resnet_weights, a deprecated alias resolved on "
-        "first use; the function moved to keras_memseg.convert"
-    ),
-}
+# (importing file, imported module): why an upward edge exists. None: nothing may.
+ALIASES = {}
 
 
 def _package(path):
@@ -109,11 +104,6 @@ def test_nothing_imports_upwards_and_there_is_no_cycle():
         and not RANKS.get(imported, 99) < RANKS.get(importer, -1)
     ]
     assert wrong == [], "\n".join(wrong)
-
-
-def test_the_aliases_are_still_needed():
-    used = {(where.split(":")[0], module) for _, _, where, module, _ in _edges()}
-    assert set(ALIASES) <= used, f"remove the stale ALIASES {set(ALIASES) - used}"
 
 
 def test_no_private_name_crosses_a_package():

@@ -7,24 +7,17 @@ PyTorch `.pth`, a keras_memseg or KerasHub preset folder, or a `.weights.h5`) in
 dilated backbone; it lives above this package, which imports nothing of `convert`.
 """
 
-import warnings
-
 from keras_memseg.backbones.adapters import pyramid_feature_model
 from keras_memseg.backbones.dilated_resnet import DilatedResNetBackbone
 
 
 def __getattr__(name):
-    # Compatibility alias (issue #28): `load_resnet_weights` moved to
-    # `keras_memseg.convert`, the package that reads PyTorch checkpoints. Resolved on
-    # first use, so importing `backbones` never imports `convert`.
+    # `load_resnet_weights` moved to `keras_memseg.convert` (issue #28), the package that
+    # reads PyTorch checkpoints: an import from here would make a circle, so the old
+    # name says where it went instead of importing it.
     if name == "load_resnet_weights":
-        warnings.warn(
+        raise AttributeError(
             "keras_memseg.backbones.load_resnet_weights moved to "
-            "keras_memseg.convert.load_resnet_weights",
-            DeprecationWarning,
-            stacklevel=2,
+            "keras_memseg.convert.load_resnet_weights"
         )
-        from keras_memseg.convert import load_resnet_weights  # noqa: PLC0415
-
-        return load_resnet_weights
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -72,13 +72,8 @@ def sha256_of(path):
 
 def _rng_state(model):
     """The dropout seed states as JSON-able [{"dtype", "value"}]."""
-    return [
-        {
-            "dtype": str(keras.ops.convert_to_numpy(v).dtype),
-            "value": keras.ops.convert_to_numpy(v).tolist(),
-        }
-        for v in _rng_variables(model)
-    ]
+    arrays = [keras.ops.convert_to_numpy(v) for v in _rng_variables(model)]
+    return [{"dtype": str(a.dtype), "value": a.tolist()} for a in arrays]
 
 
 def _write_json(path, payload):

@@ -184,11 +184,10 @@ def test_dtype_argument_reaches_every_layer():
     assert DilatedResNetBackbone.from_config(net.get_config()).dtype_policy.name == "mixed_bfloat16"
 
 
-def test_the_old_import_path_of_load_resnet_weights_still_works_and_says_where_it_went():
+def test_the_old_import_path_of_load_resnet_weights_says_where_it_went():
     import keras_memseg.backbones as backbones
 
-    with pytest.warns(DeprecationWarning, match="keras_memseg.convert.load_resnet_weights"):
-        old = backbones.load_resnet_weights
-    assert old is load_resnet_weights
+    with pytest.raises(AttributeError, match="moved to keras_memseg.convert.load_resnet_weights"):
+        backbones.load_resnet_weights  # noqa: B018
     with pytest.raises(AttributeError, match="no attribute 'load_resnet'"):
         backbones.load_resnet  # noqa: B018

@@ -73,27 +73,27 @@ def synthetic(n=8, h=40, w=48, classes=11, seed=0, nan=False):
     return tf.data.Dataset.from_tensor_slices({"image": images, "label": labels})
 
 
-class KillAt(keras.callbacks.Callback):
-    def __init__(self, step):
+class AtStep(keras.callbacks.Callback):
+    """Calls `action()` once the optimizer has taken step `step`."""
+
+    def __init__(self, step, action):
         super().__init__()
-        self.step = step
+        self.step, self.action = step, action
 
     def on_train_batch_end(self, batch, logs=None):
         if int(self.model.optimizer.iterations.numpy()) == self.step:
-            os.kill(os.getpid(), signal.SIGKILL)  # like kill -9: no cleanup at all
+            self.action()
 
 
-class DiskFullAt(keras.callbacks.Callback):
-    def __init__(self, step):
-        super().__init__()
-        self.step = step
+def kill_now():
+    os.kill(os.getpid(), signal.SIGKILL)  # like kill -9: no cleanup at all
 
-    def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.optimizer.iterations.numpy()) == self.step:
-            from keras_memseg.training import callbacks
 
-            usage = callbacks.shutil.disk_usage
-            callbacks.shutil.disk_usage = lambda p: usage(p)._replace(free=1024)
+def fill_the_disk():
+    from keras_memseg.training import callbacks
+
+    usage = callbacks.shutil.disk_usage
+    callbacks.shutil.disk_usage = lambda p: usage(p)._replace(free=1024)
 
 
 def main():
@@ -105,9 +105,9 @@ def main():
     strategy = make_strategy(args.get("strategy", "default"))
     if args.get("late_threads"):  # pools asked for after the runtime started
         config = config.replace(intra_op_parallelism_threads=args["late_threads"])
-    callbacks = [KillAt(args["kill_at"])] if args.get("kill_at") else []
+    callbacks = [AtStep(args["kill_at"], kill_now)] if args.get("kill_at") else []
     if args.get("disk_full_at"):  # runs after the step's checkpoint and backup
-        callbacks.append(DiskFullAt(args["disk_full_at"]))
+        callbacks.append(AtStep(args["disk_full_at"], fill_the_disk))
     compiled = []
     if args.get("count_forwards"):
         original = trainer.compiled_forward
