@@ -23,16 +23,16 @@ def _modules():
 MODULES = _modules()
 # The public classes whose docstrings must carry a runnable example.
 MUST_HAVE_EXAMPLES = [
-    "keras_memseg.layers.feature_memory",
+    "keras_memseg.models.mcibi.feature_memory",
     "keras_memseg.layers.aspp",
     "keras_memseg.layers.ppm",
     "keras_memseg.layers.self_attention",
     "keras_memseg.layers.conv_bn_act",
     "keras_memseg.layers.segmentation_decoder",
     "keras_memseg.layers.image_normalization",
-    "keras_memseg.backbones.dilated_resnet",
-    "keras_memseg.models.memory_segmenter",
-    "keras_memseg.models.deeplabv3",
+    "keras_memseg.backbones.resnet.dilated_resnet_backbone",
+    "keras_memseg.models.mcibi.mcibi_segmenter",
+    "keras_memseg.models.deeplab_v3.deeplab_v3_segmenter",
     "keras_memseg.models.loading",
     "keras_memseg.losses.segmentation_cross_entropy",
     "keras_memseg.optimizers.schedules",

@@ -8,7 +8,7 @@ dilated backbone; it lives above this package, which imports nothing of `convert
 """
 
 from keras_memseg.backbones.adapters import pyramid_feature_model
-from keras_memseg.backbones.dilated_resnet import DilatedResNetBackbone
+from keras_memseg.backbones.resnet import DilatedResNetBackbone
 
 
 def __getattr__(name):

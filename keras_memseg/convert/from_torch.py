@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from keras_memseg.backbones.dilated_resnet import DilatedResNetBackbone
+from keras_memseg.backbones import DilatedResNetBackbone
 from keras_memseg.convert.resnet_keys import CLASSIFIER_PREFIX
 from keras_memseg.convert.resnet_keys import backbone_entries
 from keras_memseg.convert.resnet_keys import resnet_structure

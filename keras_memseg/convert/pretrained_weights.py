@@ -4,9 +4,9 @@ above `backbones` and `models`)."""
 
 import os
 
-from keras_memseg.backbones.pretrained import check_source
-from keras_memseg.backbones.pretrained import load_preset_folder
-from keras_memseg.backbones.pretrained import load_weights_file
+from keras_memseg.backbones.resnet.resnet_pretrained import check_source
+from keras_memseg.backbones.resnet.resnet_pretrained import load_preset_folder
+from keras_memseg.backbones.resnet.resnet_pretrained import load_weights_file
 from keras_memseg.convert.from_torch import load_into_backbone
 from keras_memseg.convert.segmentor_keys import segmentor_kind
 from keras_memseg.convert.torch_checkpoint import read_state_dict

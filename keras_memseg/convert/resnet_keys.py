@@ -18,7 +18,7 @@ import re
 
 import keras
 
-from keras_memseg.backbones.dilated_resnet import RESNET_DEPTHS
+from keras_memseg.backbones.resnet import RESNET_DEPTHS
 from keras_memseg.convert.state_transfer import Entry
 from keras_memseg.convert.state_transfer import mapping_table
 

@@ -12,7 +12,7 @@ from keras_memseg.evaluation.overlays import overlay_panel
 from keras_memseg.evaluation.overlays import save_png
 from keras_memseg.metrics import ConfusionMatrixMetric
 from keras_memseg.models import MemorySegmenter
-from keras_memseg.models.segmenter import Segmenter
+from keras_memseg.models import Segmenter
 
 
 def compiled_forward(model):

@@ -1,6 +1,8 @@
-"""Models: MemorySegmenter (MCIBI) and the DeepLabV3 baseline."""
+"""Models, one folder per family: `mcibi/` (MemorySegmenter and its FeatureMemory),
+`deeplab_v3/` (the DeepLabV3 baseline), on the shared base in `segmenter/`."""
 
-from keras_memseg.models.deeplabv3 import DeepLabV3
+from keras_memseg.models.deeplab_v3 import DeepLabV3
 from keras_memseg.models.loading import load_segmenter
-from keras_memseg.models.memory_segmenter import MemorySegmenter
+from keras_memseg.models.mcibi import FeatureMemory
+from keras_memseg.models.mcibi import MemorySegmenter
 from keras_memseg.models.segmenter import Segmenter

@@ -316,7 +316,7 @@ def path_problems(config, run_dir):
     Reads no file (loading `--pretrained` is checked by the trainer); `run_dir` is the
     resolved run folder (`trainer.run_dir_for(config)`).
     """
-    from keras_memseg.backbones.pretrained import check_source
+    from keras_memseg.backbones.resnet.resnet_pretrained import check_source
     from keras_memseg.writable import folder_problem
 
     out = []

@@ -24,6 +24,7 @@ BACKENDS = ("tensorflow", "jax", "torch")
 TRAINING = [
     "forward",
     "memory_update",
+    "schedule_clock",
     "fit_eager",
     "fit_compiled",
     "callback",

@@ -9,7 +9,7 @@ MODULES = [
     "keras_memseg.convert.torch_checkpoint",
     "keras_memseg.convert.resnet_keys",
     "keras_memseg.convert.from_torch",
-    "keras_memseg.backbones.pretrained",
+    "keras_memseg.backbones.resnet.resnet_pretrained",
     "keras_memseg.layers.torch_batch_norm",
 ]
 

@@ -175,7 +175,6 @@ def test_three_training_steps_equal_the_authors_step_by_step(recorded, state):
                 key = by_variable[id(variable)]
                 buffer.assign(torch_to_keras(key, (before(key) - after(key)) / lrs[step - 1]))
         model.optimizer.iterations.assign(step)
-        model.memory.num_updates.assign(float(step))
         logs, l2 = _fit_step(model, recorded)
         _check_losses(logs, l2, recorded[f"step{step}_losses_json"])
         np.testing.assert_allclose(logs["memory_momentum"], 0.9 * lrs[step] / 0.01, rtol=1e-6)

@@ -14,7 +14,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 
 import numpy as np  # noqa: E402
 
-from keras_memseg.layers import FeatureMemory  # noqa: E402
+from keras_memseg.models import FeatureMemory  # noqa: E402
 
 K, C, MOMENTUM = 5, 6, 0.7
 

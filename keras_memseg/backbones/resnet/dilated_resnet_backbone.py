@@ -18,20 +18,14 @@ import os
 import keras
 
 from keras_memseg import presets as preset_io
-from keras_memseg.backbones import pretrained
-from keras_memseg.backbones.dilated_resnet_presets import backbone_presets
+from keras_memseg.backbones.resnet import resnet_pretrained as pretrained
+from keras_memseg.backbones.resnet.dilated_resnet_presets import backbone_presets
+from keras_memseg.backbones.resnet.resnet_depths import RESNET_DEPTHS
 from keras_memseg.layers.conv_bn_act import BN_EPSILON
 from keras_memseg.layers.conv_bn_act import BN_MOMENTUM
-from keras_memseg.layers.matmul_conv import MatmulConv2D
+from keras_memseg.layers.conv_policy import conv2d
 from keras_memseg.layers.torch_batch_norm import TorchBatchNormalization
 
-# depth -> (block kind, blocks per stage): the ResNet depths this backbone builds.
-RESNET_DEPTHS = {
-    18: ("basic", (2, 2, 2, 2)),
-    34: ("basic", (3, 4, 6, 3)),
-    50: ("bottleneck", (3, 4, 6, 3)),
-    101: ("bottleneck", (3, 4, 23, 3)),
-}
 STEMS = ("deep", "7x7")
 SHORTCUTS = ("conv", "avg_pool")
 # output stride -> (strides, dilations) of the four stages
@@ -58,7 +52,9 @@ def _conv(x, filters, kernel, stride, dilation, name, dtype=None):
         padding = "valid"
     else:
         padding = "same"
-    return MatmulConv2D(  # keras.layers.Conv2D's weights, computed faster
+    # A keras.layers.Conv2D computed by the conv-path policy; `from_config` re-runs this
+    # constructor, so loaded backbones get it too.
+    return conv2d(
         filters,
         kernel,
         strides=stride,
@@ -95,7 +91,7 @@ def _block(
                 stride, strides=stride, padding="same", name=f"{name}_0_pool", dtype=dtype
             )(residual)
             conv_stride = 1
-        residual = MatmulConv2D(
+        residual = conv2d(
             out_channels, 1, strides=conv_stride, use_bias=False, name=f"{name}_0_conv", dtype=dtype
         )(residual)
         residual = _bn(f"{name}_0_bn", sync, dtype)(residual)

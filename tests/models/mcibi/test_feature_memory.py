@@ -4,8 +4,8 @@ import tensorflow as tf
 from keras_testing import run_layer_test
 from memory_reference import reference_update
 
-from keras_memseg.layers import FeatureMemory
-from keras_memseg.layers.memory_statistics import interpolation
+from keras_memseg.models import FeatureMemory
+from keras_memseg.models.mcibi.memory_statistics import interpolation
 
 
 def _random_batch(rng, num_classes, feat_hw=(4, 5), label_hw=(16, 20), channels=6, batch=2):

@@ -12,7 +12,9 @@ import pytest
 
 from keras_memseg.models import load_segmenter
 
-FIXTURES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures", "keras_memseg_0_1")
+FIXTURES = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "fixtures", "keras_memseg_0_1"
+)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_memseg.layers import memory_statistics as stats
+from keras_memseg.models.mcibi import memory_statistics as stats
 
 
 def _batch(seed, feat_hw, label_hw, k=4, n=1, c=5):

@@ -20,6 +20,7 @@ import os
 import stat
 
 from keras_memseg import presets as preset_io
+from keras_memseg.backbones.resnet.resnet_depths import RESNET_DEPTHS
 
 _KERAS_HUB_RESNET = "ResNetBackbone"
 _HUB_BLOCKS = {
@@ -96,8 +97,6 @@ def keras_hub_structure(serialized, source="preset"):
     >>> keras_hub_structure(config)
     {'depth': 50, 'base_channels': 64, 'stem_channels': 32, 'stem': '7x7', 'shortcut': 'conv'}
     """
-    from keras_memseg.backbones.dilated_resnet import RESNET_DEPTHS
-
     config = serialized.get("config", {})
     if config.get("use_pre_activation"):
         raise ValueError(

@@ -14,10 +14,10 @@ from keras import ops
 from keras_memseg.layers import ASPP
 from keras_memseg.layers import PPM
 from keras_memseg.layers import ConvBNAct
-from keras_memseg.layers import FeatureMemory
 from keras_memseg.layers import SegmentationDecoder
 from keras_memseg.layers import SelfAttentionBlock
 from keras_memseg.losses import masked_cross_entropy
+from keras_memseg.models.mcibi.feature_memory import FeatureMemory
 from keras_memseg.models.segmenter import Segmenter
 from keras_memseg.models.segmenter import check_int
 from keras_memseg.models.segmenter import split_inputs
@@ -34,14 +34,16 @@ class MemorySegmenter(Segmenter):
     Forward (NHWC): `C3, C4 = backbone(I)`, `F = bottleneck(C4)`,
     `P1 = decoder_stage1(F)`, `R = softmax(P1) @ M`, `O1 = fuse_memory([F, SA_mem(F, R)])`,
     `O = fuse_context([SA_ctx(F, context(C4)), O1])` (context on), `P2 = decoder_stage2(O)`,
-    `aux = aux_head(C3)`. A training step (`fit`) reads the old memory, updates `M`
-    from the ground truth (`_update_memory`) right after that read, inside the forward
-    pass (`fit` hands it the labels), and `compute_loss` adds the memory loss
-    (`_memory_loss`, on the updated `M`) to the cross-entropy terms; inference never
-    touches `M`. As in the reference, the gradient that the stage-2 losses send
-    through the read `R = W M` into `W = softmax(P1)` uses the updated memory: the
-    reference's backward reads the memory tensor that its update overwrote in place
-    (`memory.data`), so `dL/dW = dL/dR M_new^T` while the forward used `M_old`.
+    `aux = aux_head(C3)`. A training step (`fit`) reads the old memory; the forward
+    pass (which `fit` hands the labels and the optimizer's step) computes the updated
+    memory from the ground truth right after that read (`FeatureMemory.next_state`,
+    nothing written), and `compute_loss` writes it, once, after the finiteness and
+    label checks, then adds the memory loss (`_memory_loss`, on the updated `M`) to
+    the cross-entropy terms; inference never touches `M`. As in the reference, the
+    gradient that the stage-2 losses send through the read `R = W M` into
+    `W = softmax(P1)` uses the updated memory: the reference's backward reads the
+    memory tensor that its update overwrote in place (`memory.data`), so
+    `dL/dW = dL/dR M_new^T` while the forward used `M_old`.
 
     Args:
         backbone: a backbone preset name (`DilatedResNetBackbone.presets`, built with
@@ -181,15 +183,14 @@ class MemorySegmenter(Segmenter):
         self.momentum_tracker = keras.metrics.Mean(name="memory_momentum")
         self.memory_momentum = DEFAULT_MEMORY_MOMENTUM
         self.memory_loss_start_step = 0
-        self._step_offset = 0.0
 
     # -- forward -----------------------------------------------------------------------
-    def forward_heads(self, images, training=False, labels=None):
+    def forward_heads(self, images, training=False, labels=None, step=None):
         """Feature-resolution outputs: `logits` (P2), `stage1` (P1), `aux`, `features`
         (F, what the memory is read with and updated from) and `head_features` (O, the
-        input of decoder_stage2). With `training=True` and `labels` (what `fit` passes),
-        the memory is updated after its read and `memory_update` is added (see
-        `_update_in_forward`)."""
+        input of decoder_stage2). With `training=True`, `labels` and `step` (what `fit`
+        passes), the updated memory is computed after the read and `memory_update` is
+        added (see `_next_memory`); nothing is written here."""
         pyramid = self.pyramid(images, training=training)
         c4 = pyramid["P5"]
         feats = self.bottleneck(c4, training=training)  # (B, h, w, C): F
@@ -198,7 +199,7 @@ class MemorySegmenter(Segmenter):
         read = self.memory(probs)  # (B, h, w, C) or (.., n, C), float32
         update = None
         if training and labels is not None:
-            update, read = self._update_in_forward(images, feats, stage1, probs, read, labels)
+            update, read = self._next_memory(images, feats, probs, read, labels, step)
         read = ops.cast(read, feats.dtype)
         if self.feats_per_class == 1:
             memory_out = self.attention_memory[0](feats, read, training=training)
@@ -225,36 +226,28 @@ class MemorySegmenter(Segmenter):
             result["memory_update"] = update
         return result
 
-    def _update_in_forward(self, images, feats, stage1, probs, read, labels):
+    def _next_memory(self, images, feats, probs, read, labels, step):
         """The memory update of a training step, between the read and the stage-2 head.
 
-        Returns `(update, read)`: `update` = `{"memory": M_new, "before": M_old,
-        "step", "momentum"}` for `compute_loss`, and the read with its value from
-        `M_old` and its gradient with respect to `W` from `M_new` (the reference's
-        backward, see the class docstring). Skipped (the counter still advances) when
-        the images, `F` or `P1` are not finite.
+        Returns `(update, read)`: `update` = `{"memory": M_new, "step", "momentum"}`
+        for `compute_loss` (which writes `M_new` unless the batch is not finite), and
+        the read with its value from `M_old` and its gradient with respect to `W` from
+        `M_new` (the reference's backward, see the class docstring).
         """
+        if step is None:
+            step = self.optimizer_step()  # a forward pass called outside `fit`
         labels = self.check_labels(labels, images)
-        # Read before the update: on TensorFlow a read placed after an assign sees it.
-        step = ops.convert_to_tensor(self.memory.num_updates) - self._step_offset
-        before = ops.copy(ops.convert_to_tensor(self.memory.memory))
-        finite = ops.all(
-            ops.stack(
-                [ops.all(ops.isfinite(ops.cast(t, "float32"))) for t in (images, feats, stage1)]
-                + [self.labels_in_range(labels)]  # bad labels: `compute_loss` raises
-            )
-        )
+        old = ops.convert_to_tensor(self.memory.memory)
         momentum = self.momentum_at(step)
-        new_memory = self.memory.update(feats, labels, momentum, apply=finite)
+        new_memory = self.memory.next_state(feats, labels, momentum)
         if not self.hard_aggregate:  # a one-hot read has no gradient into W
-            delta = ops.stop_gradient(new_memory - before)
+            delta = ops.stop_gradient(new_memory - old)
             delta = ops.where(ops.isfinite(delta), delta, 0.0)
             weights = probs - ops.stop_gradient(probs)  # 0 in value, dW in gradient
             shift = ops.einsum("bhwk,knc->bhwnc", weights, delta)
             shift = shift[..., 0, :] if self.feats_per_class == 1 else shift
             read = read + ops.cast(shift, read.dtype)  # mixed precision: read is bf16/fp16
-        update = {"memory": new_memory, "before": before, "step": step, "momentum": momentum}
-        return update, read
+        return {"memory": new_memory, "step": step, "momentum": momentum}, read
 
     # -- training policy -----------------------------------------------------------------
     def compile(
@@ -314,9 +307,6 @@ class MemorySegmenter(Segmenter):
             )
         self.memory_momentum = memory_momentum
         self.memory_loss_start_step = check_int("memory_loss_start_step", memory_loss_start_step, 0)
-        # The memory counts its own updates (saved with the weights, so a resumed run
-        # continues its schedule); a new compile() starts a new schedule at step 0.
-        self._step_offset = float(ops.convert_to_numpy(self.memory.num_updates))
 
     def _policy_config(self):
         momentum = self.memory_momentum
@@ -334,37 +324,32 @@ class MemorySegmenter(Segmenter):
             return ops.cast(self.memory_momentum(step), "float32")
         return ops.cast(self.memory_momentum, "float32")
 
-    # -- losses and the memory update ----------------------------------------------------
+    # -- losses and the memory write ----------------------------------------------------
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if not training or not isinstance(y_pred, dict):
             return super().compute_loss(x, y, y_pred, sample_weight, training)
-        x, _ = split_inputs(x)
-        labels = self.check_labels(y, x)
+        update = y_pred.get("memory_update")
+        if update is None:
+            raise ValueError(
+                "MemorySegmenter: a training forward pass needs the labels to update the "
+                "memory: call model((images, labels), training=True), as fit() does"
+            )
+        images = split_inputs(x)[0]
+        labels = self.check_labels(y, images)
         in_range = self.labels_in_range(labels)
         # A batch with non-finite values is skipped (counted); one with labels out of
-        # range is skipped too, then refused by `checked_labels`.
-        update = y_pred.get("memory_update")
-        if update is None:  # a forward pass without labels: update here
-            # Everything derived from the step counter is read before the update: on
-            # TensorFlow a variable read placed after its assign sees the new value.
-            step = ops.convert_to_tensor(self.memory.num_updates) - self._step_offset
-            # A NaN momentum (e.g. tied to a NaN learning rate) counts as non-finite.
-            extra = [self.momentum_at(step)]
-        else:  # the memory as the forward pass updated it must be finite too
-            extra = [update["memory"]]
-        finite = ops.logical_and(self.batch_is_finite(x, y_pred, extra), in_range)
-        if update is None:
-            new_memory = self._update_memory(y_pred["features"], labels, step, finite)
-        else:  # updated in the forward pass; undone if the batch is not finite
-            step, new_memory = update["step"], update["memory"]
-            self.momentum_tracker.update_state(update["momentum"])
-            new_memory = ops.where(finite, new_memory, update["before"])
-            self.memory.memory.assign(new_memory)
-        # A refused batch is no step: the counter stays in line with the optimizer's.
-        self.memory.num_updates.assign(ops.where(in_range, step + 1.0, step) + self._step_offset)
+        # range is skipped too, then refused by `checked_labels`. The memory as the
+        # forward pass computed it must be finite too.
+        finite = ops.logical_and(self.batch_is_finite(images, y_pred, [update["memory"]]), in_range)
+        self.momentum_tracker.update_state(update["momentum"])
+        # The one write of the memory in a training step. A refused batch is no step:
+        # the update counter advances only with labels in range.
+        old = ops.convert_to_tensor(self.memory.memory)
+        new_memory = ops.where(finite, update["memory"], old)
+        self.memory.assign_state(new_memory, advanced=in_range)
         losses = {}
         if self.loss_weights["memory"] > 0.0:
-            losses["memory"] = self._memory_loss(new_memory, step)
+            losses["memory"] = self._memory_loss(new_memory, update["step"])
         self.restore_state_unless(finite, y_pred.get("state", []))
         # Bad labels are refused here, after the state above was put back.
         losses.update(self.classification_losses(self.checked_labels(labels, training), y_pred))
@@ -372,13 +357,6 @@ class MemorySegmenter(Segmenter):
 
     def _stateful_layers(self):
         return [self.memory]
-
-    def _update_memory(self, features, labels, step, finite):
-        """Step 1: the memory moves towards this batch's class statistics (no gradient;
-        not at all when the batch is not finite)."""
-        momentum = self.momentum_at(step)
-        self.momentum_tracker.update_state(momentum)
-        return self.memory.update(features, labels, momentum, apply=finite)
 
     def _memory_loss(self, memory, step):
         """Step 2: the memory rows, detached, classified by decoder_stage2 in training mode.

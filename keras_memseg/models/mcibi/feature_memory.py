@@ -21,7 +21,7 @@ where `X` are the features bilinearly upsampled to the label resolution
 (`update_resolution="label"`, the reference) or the labels nearest-downsampled to
 the features (`"feature"`, ~64x cheaper at output stride 8), and `m` is the momentum
 of this step (tied to the learning rate by the model's `compile`). The batch enters
-only through per-slot sums (`keras_memseg.layers.memory_statistics`): static shapes,
+only through per-slot sums (`keras_memseg.models.mcibi.memory_statistics`): static shapes,
 no loop over classes, XLA/TPU friendly.
 
 Replicas: with `sync="global"` the statistics are summed over replicas before the
@@ -44,7 +44,7 @@ import keras
 from keras import ops
 
 from keras_memseg import distribute
-from keras_memseg.layers.memory_statistics import batch_statistics
+from keras_memseg.models.mcibi.memory_statistics import batch_statistics
 
 SYNC_MODES = ("global", "replica_mean")
 RESOLUTIONS = ("label", "feature")
@@ -69,7 +69,10 @@ class FeatureMemory(keras.layers.Layer):
 
     Call: `memory(probs)` with `probs` of shape `(B, h, w, K)` returns the
     aggregated memory `(B, h, w, C)` (or `(B, h, w, n, C)` when n > 1).
-    `memory.update(features, labels, momentum)` updates the state in place.
+    `memory.next_state(features, labels, momentum)` computes the updated memory
+    without writing it; `memory.update(...)` writes it too (the layer used alone).
+    `num_updates` counts the updates written (informational: schedules follow the
+    optimizer's step).
 
     Example:
     >>> import numpy as np
@@ -156,12 +159,13 @@ class FeatureMemory(keras.layers.Layer):
         return tuple(input_shape[:-1]) + (self.feats_per_class, self.channels)
 
     # ---------------------------------------------------------------- update
-    def update(self, features, labels, momentum, apply=None):
-        """Updates the memory from `features` (B, h, w, C) and `labels` (B, H, W).
+    def next_state(self, features, labels, momentum):
+        """The memory after an update from `features` (B, h, w, C) and `labels`
+        (B, H, W): a pure function of the current memory and its arguments (no
+        variable is written, no gradient flows). Replicas are reduced per `sync`.
 
-        `apply`: an optional scalar bool; where it is False the memory keeps its value
-        (the update counter still advances, in step with the optimizer). Returns the
-        new memory value. Runs without gradients.
+        `MemorySegmenter` assigns the result once per training step, after its
+        finiteness and label checks (`MemorySegmenter.compute_loss`).
         """
         features = ops.stop_gradient(ops.cast(features, "float32"))
         labels = ops.convert_to_tensor(labels)
@@ -177,11 +181,20 @@ class FeatureMemory(keras.layers.Layer):
         new_memory = self.apply_statistics(memory, stats, ops.cast(momentum, "float32"))
         if self.sync == "replica_mean":
             new_memory = distribute.cross_replica_mean(new_memory)
-        if apply is not None:
-            new_memory = ops.where(apply, new_memory, memory)
-        self.memory.assign(new_memory)
-        self.num_updates.assign(self.num_updates + 1.0)
         return new_memory
+
+    def update(self, features, labels, momentum):
+        """`next_state`, assigned, and the update counter advanced: the layer used on
+        its own. Returns the new memory. (`MemorySegmenter` never calls this.)"""
+        new_memory = self.next_state(features, labels, momentum)
+        self.assign_state(new_memory, advanced=True)
+        return new_memory
+
+    def assign_state(self, new_memory, advanced):
+        """Writes `new_memory` and advances `num_updates` by one where `advanced` (a
+        bool or a scalar bool tensor): the one write of the memory's state."""
+        self.memory.assign(new_memory)
+        self.num_updates.assign(self.num_updates + ops.cast(advanced, "float32"))
 
     def apply_statistics(self, memory, stats, momentum):
         """The new memory from the old one and (reduced) per-slot statistics.

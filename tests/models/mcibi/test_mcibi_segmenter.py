@@ -539,3 +539,59 @@ def test_image_arrays_of_the_wrong_shape_are_one_line_errors(call, images, match
     args = (images,) if labels is None else (images, labels)
     with pytest.raises(ValueError, match=match):
         getattr(model, call)(*args, verbose=0)
+
+
+# -- one memory writer, one clock (issue #28) ---------------------------------------------
+def test_the_training_forward_pass_computes_the_next_memory_and_writes_nothing():
+    model = tiny()
+    model.compile(jit_compile=False)
+    x, y = _data(n=2)
+    out = model((x, y), training=True)
+    assert not np.any(model.memory.memory.numpy())  # still empty: nothing written
+    assert float(model.memory.num_updates.numpy()) == 0
+    assert np.any(keras.ops.convert_to_numpy(out["memory_update"]["memory"]))
+    # compute_loss writes it, once.
+    model.compute_loss((x, y), y, out, training=True)
+    np.testing.assert_array_equal(model.memory.memory.numpy(), out["memory_update"]["memory"])
+    assert float(model.memory.num_updates.numpy()) == 1
+
+
+def test_a_training_forward_pass_without_labels_is_refused_by_compute_loss():
+    model = tiny()
+    model.compile(jit_compile=False)
+    x, y = _data(n=2)
+    out = model(x, training=True)
+    with pytest.raises(ValueError, match=r"needs the labels .*model\(\(images, labels\)"):
+        model.compute_loss(x, y, out, training=True)
+    assert not np.any(model.memory.memory.numpy())
+
+
+def test_the_memory_momentum_follows_the_optimizer_step():
+    """One clock: after a skipped step (FiniteStep does not advance `iterations`), the
+    memory momentum's schedule stays with the learning rate's, not with the memory's
+    own update counter (which does advance)."""
+    schedule = PolyDecay(0.01, total_steps=4, power=1.0, min_ratio=0.0)
+    model = tiny()
+    model.compile(optimizer=keras.optimizers.SGD(schedule), jit_compile=False)
+    x, y = _data(n=2)
+    bad = x.copy()
+    bad[0, 0, 0, 0] = np.nan
+    model.fit(bad, y, batch_size=2, epochs=1, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 0
+    assert float(model.memory.num_updates.numpy()) == 1
+    logs = model.fit(x, y, batch_size=2, epochs=1, verbose=0).history
+    # Step 0 of the schedule: 0.9 * lr_0 / lr_0 (the counter's step 1 would give 0.675).
+    np.testing.assert_allclose(logs["memory_momentum"], [0.9], rtol=1e-6)
+    assert int(model.optimizer.iterations.numpy()) == 1
+
+
+def test_schedules_count_from_compile_with_a_used_optimizer():
+    optimizer = TorchSGD(PolyDecay(0.01, total_steps=4, power=1.0, min_ratio=0.0))
+    first = tiny()
+    first.compile(optimizer=optimizer, jit_compile=False)
+    x, y = _data(n=2)
+    first.fit(x, y, batch_size=2, epochs=2, verbose=0)
+    assert int(optimizer.iterations.numpy()) == 2
+    second = tiny()
+    second.compile(optimizer=optimizer, jit_compile=False)  # steps count from here
+    np.testing.assert_allclose(float(second.optimizer_step()), 0.0)

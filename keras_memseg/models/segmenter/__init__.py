@@ -1,0 +1,5 @@
+"""The segmenter base class shared by every model family (one module per concern)."""
+
+from keras_memseg.models.segmenter.checks import check_int
+from keras_memseg.models.segmenter.segmenter import Segmenter
+from keras_memseg.models.segmenter.training_policy import split_inputs
