@@ -10,7 +10,7 @@ output stride 8 (layer3: 3x3 256->256 at rate 2; layer4: 512->512 at rates 2 and
 at 32x32 (256x256 input) and 64x64 (512x512 input); the undilated 3x3 convs of the
 heads (bottleneck 2048->512, fuse 1024->512) and of the backbone's narrow stages (128->128
 at 32x32, 64->64 at 64x64), and 1x1 convs of the backbone and heads (kernel 1: `taps` is
-then one matmul, `MatmulConv2D.one_by_one`).
+then one matmul, `matmul_conv.one_by_one`).
 
 Strategies, each written with `keras.ops` on the same kernel:
   conv        `ops.conv` with `dilation_rate` = `keras.layers.Conv2D` (TF: SpaceToBatchND
@@ -23,7 +23,8 @@ Strategies, each written with `keras.ops` on the same kernel:
   im2col      pad once, concatenate the windows of the taps that overlap the map at all,
               one matmul (the full-map cost of every overlapping tap).
   padded_taps `matmul_conv.padded_tap_sum`, the layer's path for unknown H, W.
-  layer       `MatmulConv2D` as shipped (its static per-shape choice).
+  layer       a `conv_policy.conv2d` layer as shipped (the conv-path policy's choice for
+              this backend and device, `conv_policy.choose`).
 TensorFlow runs each in a `tf.function` with `jit_compile` off and on (`tf`/`tf_xla`);
 JAX jitted; torch eager. `fwd` = the output, `fwdbwd` = gradients of `sum(y)` w.r.t.
 the input and the kernel. Median of --steps after --warmup; a cell whose warm-up call
@@ -158,9 +159,9 @@ def candidate(name, rate, cout, kernel=3):
     if name == "im2col":
         return lambda x, k: _im2col(x, k, rate)
     if name == "layer":
-        layer = matmul_conv.MatmulConv2D(
-            cout, kernel, padding="same", dilation_rate=rate, use_bias=False
-        )
+        from keras_memseg.layers.conv_policy import conv2d
+
+        layer = conv2d(cout, kernel, padding="same", dilation_rate=rate, use_bias=False)
         return lambda x, k: layer.convolution_op(x, k)
     raise ValueError(f"unknown strategy {name!r}")
 
@@ -230,6 +231,20 @@ def worker(spec):
         )
     )
     reference = keras.ops.convert_to_numpy(candidate("taps", rate, cout, kernel)(x, k))
+    from keras_memseg.layers import conv_policy
+
+    # What the "layer" cell computes: the policy's entry for this backend and device kind.
+    device = conv_policy.device_kind(x)
+    chosen = conv_policy.choose(
+        backend,
+        device,
+        tuple(x.shape),
+        (kernel, kernel, cin, cout),
+        (1, 1),
+        (rate, rate),
+        "same",
+        conv_policy.get_conv_path(),
+    )
     runners, rows = {}, {}
     for cell in spec["cells"]:
         strategy, _, jit = cell.partition("+")
@@ -243,6 +258,8 @@ def worker(spec):
             out = run(x, k)
             first = time.perf_counter() - start
             row = {"first_ms": round(1000 * first, 1), "load1": round(load, 2)}
+            if strategy == "layer":
+                row.update(device_kind=device, computed_as=chosen)
             if spec["pass"] == "fwd":
                 got = keras.ops.convert_to_numpy(out[0] if isinstance(out, list) else out)
                 row["max_abs_err_vs_taps"] = float(np.abs(got - reference).max())
@@ -285,14 +302,10 @@ def _env():
 
 # ----------------------------------------------------------------- training step
 def _disable_taps():
-    """The "before" of the step table: every MatmulConv2D takes Conv2D's path.
+    """The "before" of the step table: every conv takes Conv2D's path (this worker process)."""
+    from keras_memseg.layers.conv_policy import set_conv_path
 
-    Benchmark-only switch (a class attribute patched in this worker process);
-    the library has none.
-    """
-    from keras_memseg.layers.matmul_conv import MatmulConv2D
-
-    MatmulConv2D.strategy = lambda self, input_shape: "conv"
+    set_conv_path("conv")
 
 
 def _op_profile(xspace_path, top):

@@ -6,12 +6,11 @@ on others, e.g. AVX2 AMD EPYC and older Intel parts. `prefer_onednn` chooses per
 instead, unless the user set the variable:
 
 - **oneDNN on**, on every CPU but the one below. The models' heavy ops are matmuls
-  (`layers.MatmulConv2D` computes 1x1, dilated and wide convolutions as matmuls);
-  oneDNN's matmul runs at about 1.5x Eigen's rate on a 2-core AVX2 AMD EPYC
-  (`benchmarks/matmul_conv.py`), the training step of an R50 MCIBI model ~1.3x faster
-  (`benchmarks/compare_reference.py`); on an AVX-512 AMD EPYC the sample's MCIBI step at
-  batch 8 ~1.3x, DeepLabV3's ~1.16x (`benchmarks/results/onednn_avx512.md`). Results differ from Eigen's by
-  float32 rounding only (the parity tests against the authors' outputs hold either way).
+  (`keras_memseg.layers.conv2d` computes 1x1, dilated and wide convolutions as matmuls
+  on CPUs), where oneDNN's kernels beat Eigen's on the CPUs measured
+  (`benchmarks/onednn.py`; its results and the machines are in `docs/performance.md`).
+  Results differ from Eigen's by float32 rounding only (the parity tests against the
+  authors' outputs hold either way).
 - **oneDNN off (Eigen) on Intel CPUs with AVX-512.** There TensorFlow 2.21's oneDNN
   (3.7) corrupted the heap when these models trained at batch size 1 (segmentation
   faults and glibc aborts in `fit`, issue #34, on an Intel Xeon with AVX-512 VNNI; fine

@@ -98,11 +98,12 @@ BFLOAT16 = """
 import keras_memseg  # first, as the README says: it chooses before TensorFlow is imported
 import numpy as np
 import keras
-from keras_memseg.layers import MatmulConv2D
+from keras_memseg.layers import conv2d, conv_path
 from tensorflow.python.util import _pywrap_util_port
 keras.config.set_dtype_policy("mixed_bfloat16")
-layer = MatmulConv2D(4, 3, padding="same", dilation_rate=2)
-y = layer(np.ones((2, 8, 8, 3), "float32"))  # bfloat16 matmuls
+layer = conv2d(4, 3, padding="same", dilation_rate=2)
+with conv_path("matmul"):
+    y = layer(np.ones((2, 8, 8, 3), "float32"))  # bfloat16 matmuls
 print("BF16", keras.backend.standardize_dtype(y.dtype), bool(_pywrap_util_port.IsMklEnabled()))
 """
 

@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_memseg.layers.matmul_conv import MatmulConv2D
+from keras_memseg.layers.conv_policy import conv2d
 from keras_memseg.layers.torch_batch_norm import TorchBatchNormalization
 
 # PyTorch's default conv init (kaiming-uniform, a=sqrt(5)) is U(+-1/sqrt(fan_in)).
@@ -69,7 +69,7 @@ class ConvBNAct(keras.layers.Layer):
         self.dilation_rate = int(dilation_rate)
         self.activation = activation
         self.sync_batchnorm = bool(sync_batchnorm)
-        self.conv = MatmulConv2D(  # keras.layers.Conv2D's weights, computed faster
+        self.conv = conv2d(  # a keras.layers.Conv2D computed by the conv-path policy
             self.filters,
             self.kernel_size,
             padding="same",

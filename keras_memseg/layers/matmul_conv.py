@@ -1,4 +1,4 @@
-"""Convolutions computed as matrix multiplications where that is faster (exactly the same).
+"""Convolutions computed as matrix multiplications: the same results as the backend's conv.
 
 A 1x1 convolution is one matmul over channels. A "same", stride-1 kxk
 convolution is the sum over its kh*kw taps of a 1x1 convolution of the input
@@ -12,9 +12,11 @@ SpaceToBatchND/BatchToSpaceND over the padded map, so its cost grows with the
 rate (DeepLabV3's ASPP branches at rates 12/24/36 dominated the training step);
 XLA (JAX, TF `jit_compile=True`) grows with the rate too, and XLA's CPU 1x1
 convolution runs at a quarter of its matmul's rate (`benchmarks/matmul_conv.py`).
+
+This module holds the computations only; which one a layer uses, per backend and
+device, is `keras_memseg.layers.conv_policy`'s (its `conv2d` builds the layers).
 """
 
-import keras
 from keras import ops
 
 
@@ -34,6 +36,13 @@ def _tap_windows(size, kernel, dilation):
         start, stop = max(0, -offset), min(size, size - offset)
         windows.append((start, stop, offset) if start < stop else None)
     return windows
+
+
+def in_map_taps(map_size, kernel_size, dilation_rate):
+    """How many of the kh*kw taps of a "same", stride-1 conv read the map at all."""
+    (height, width), (kh, kw), (dh, dw) = map_size, kernel_size, dilation_rate
+    rows = sum(w is not None for w in _tap_windows(height, kh, dh))
+    return rows * sum(w is not None for w in _tap_windows(width, kw, dw))
 
 
 def in_map_fraction(height, width, kernel_size, dilation_rate):
@@ -117,118 +126,3 @@ def one_by_one(inputs, kernel):
     shape = ops.shape(inputs)
     out = ops.matmul(ops.reshape(inputs, (-1, cin)), ops.reshape(kernel, (cin, cout)))
     return ops.reshape(out, (shape[0], shape[1], shape[2], cout))
-
-
-# The smallest min(Cin, Cout) at which an undilated kxk conv is faster as a tap sum
-# than as the backend's conv (TensorFlow and JAX on a 2-core CPU: 128 -> 128 at 32x32
-# 1.1-1.5x faster, 64 -> 64 at 64x64 and 32 -> 64 at 128x128 slower).
-WIDE_CHANNELS = 128
-
-
-def strategy(backend, input_shape, kernel_shape, strides, dilation_rate, padding):
-    """How `MatmulConv2D` computes a channels-last, ungrouped conv: one of "conv"
-    (the backend's), "matmul" (`one_by_one`), "taps" (`tap_sum`), "padded_taps"
-    (`padded_tap_sum`). Static: from the backend, the static input shape and the
-    kernel, as measured by `benchmarks/matmul_conv.py` on a 2-core CPU.
-
-    TensorFlow and JAX: a 1x1 stride-1 conv is a matmul; a "same" stride-1 dilated
-    conv the tap sum (Keras' dilated conv is SpaceToBatchND + conv on TF and
-    `lax.conv_general_dilated` on JAX, both paying for the padding; `padded_tap_sum`
-    when H or W is unknown); an undilated one the tap sum when it is wide
-    (min(Cin, Cout) >= `WIDE_CHANNELS`). PyTorch: its oneDNN convolution already
-    skips most of the padding and beat the tap sum on every shape except a single
-    in-map tap (rate >= map size, e.g. ASPP rate 36 on 32x32), where one matmul is
-    several times faster.
-    """
-    kh, kw, cin, cout = kernel_shape
-    if max(strides) > 1:
-        return "conv"
-    if (kh, kw) == (1, 1):
-        return "conv" if backend == "torch" else "matmul"
-    if padding != "same":
-        return "conv"
-    height, width = input_shape[1], input_shape[2]
-    dilated = max(dilation_rate) > 1
-    if height is None or width is None:
-        return "padded_taps" if dilated and backend != "torch" else "conv"
-    if backend == "torch":
-        rows = _tap_windows(height, kh, dilation_rate[0])
-        cols = _tap_windows(width, kw, dilation_rate[1])
-        single = sum(r is not None for r in rows) * sum(c is not None for c in cols) == 1
-        return "taps" if dilated and single else "conv"
-    if dilated or min(cin, cout) >= WIDE_CHANNELS:
-        return "taps"
-    return "conv"
-
-
-@keras.saving.register_keras_serializable(package="keras_memseg")
-class MatmulConv2D(keras.layers.Conv2D):
-    """`keras.layers.Conv2D` computed as matmuls where that is faster; same results.
-
-    Same arguments, variables (`kernel` (kh, kw, Cin, Cout), `bias`), names and
-    outputs as `keras.layers.Conv2D`, so weights and `.keras` files of either
-    load into the other. For channels_last and no groups, the computation is
-    chosen statically from the backend and the static input shape (`strategy`):
-    a 1x1 stride-1 conv is one matmul over channels (`one_by_one`); a "same"
-    stride-1 kxk conv, dilated or wide, the sum of its taps, each a 1x1 conv on
-    the part of the map the tap overlaps (`tap_sum`): a tap wholly in the zero
-    padding is dropped, a partial one is computed on the overlap and added into
-    its output sub-window. Shapes are static, so the graph suits XLA and TPUs.
-    With an unknown H or W (a TensorFlow graph traced with
-    `TensorSpec([None, None, None, C])`), a dilated conv is `padded_tap_sum`:
-    one padded copy of the input and all kh*kw full-map matmuls, i.e. the
-    multiply-adds of the undilated conv whatever the rate (the padding is not
-    skipped there). Everything else (strides, "valid" kxk, groups,
-    channels_first, narrow undilated convs) is `keras.layers.Conv2D` itself.
-
-    Why: DeepLabV3/MCIBI heads (ASPP at rates 12/24/36, OS8 backbones at rates
-    2/4) are where TensorFlow's and XLA's CPU convolutions are slowest; see
-    Chen et al., "Rethinking Atrous Convolution for Semantic Image Segmentation"
-    (2017) for the architecture and `benchmarks/matmul_conv.py` for the timings.
-
-    Args:
-        *args, **kwargs: those of `keras.layers.Conv2D` (`dtype=` included;
-            mixed-precision policies compute in float16/bfloat16 with float32
-            variables, as Conv2D).
-
-    Example:
-    >>> import numpy as np, keras
-    >>> x = np.random.default_rng(0).random((1, 8, 8, 2)).astype("float32")
-    >>> fast = MatmulConv2D(3, 3, padding="same", dilation_rate=6)
-    >>> plain = keras.layers.Conv2D(3, 3, padding="same", dilation_rate=6)
-    >>> _ = fast(x), plain(x)
-    >>> plain.set_weights(fast.get_weights())
-    >>> bool(np.allclose(fast(x), plain(x), atol=1e-5))
-    True
-    """
-
-    def strategy(self, input_shape):
-        """How `call` computes for this static input shape (see `strategy`)."""
-        if self.groups != 1 or self.data_format != "channels_last" or self.rank != 2:
-            return "conv"
-        return strategy(
-            keras.backend.backend(),
-            input_shape,
-            tuple(self.kernel_size) + (input_shape[-1], self.filters),
-            self.strides,
-            self.dilation_rate,
-            self.padding,
-        )
-
-    def convolution_op(self, inputs, kernel):
-        how = self.strategy(inputs.shape)
-        if how == "matmul":
-            return one_by_one(inputs, kernel)
-        if how == "taps":
-            return tap_sum(inputs, kernel, self.dilation_rate)
-        if how == "padded_taps":
-            return padded_tap_sum(inputs, kernel, self.dilation_rate)
-        return super().convolution_op(inputs, kernel)
-
-
-# Keras keys the weights of layers held in a list (a functional model's `layers`) by
-# their snake-cased class name, numbered: "conv2d", "conv2d_1", ... Answering to
-# Conv2D's name keeps those paths, so `.weights.h5`, `.keras` files and presets
-# written with `keras.layers.Conv2D` load unchanged (serialisation uses the
-# registered name, "keras_memseg>MatmulConv2D"; `__qualname__` is untouched).
-MatmulConv2D.__name__ = "Conv2D"

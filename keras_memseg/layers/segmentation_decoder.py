@@ -4,7 +4,7 @@ import keras
 
 from keras_memseg.layers.conv_bn_act import TORCH_CONV_INIT
 from keras_memseg.layers.conv_bn_act import ConvBNAct
-from keras_memseg.layers.matmul_conv import MatmulConv2D
+from keras_memseg.layers.conv_policy import conv2d
 
 
 @keras.saving.register_keras_serializable(package="keras_memseg")
@@ -60,7 +60,7 @@ class SegmentationDecoder(keras.layers.Layer):
         self.drop = keras.layers.SpatialDropout2D(
             self.dropout, name="dropout", dtype=self.dtype_policy
         )
-        self.classifier = MatmulConv2D(  # keras.layers.Conv2D's weights
+        self.classifier = conv2d(  # a keras.layers.Conv2D computed by the conv-path policy
             self.num_classes,
             1,
             kernel_initializer=TORCH_CONV_INIT,

@@ -1,29 +1,32 @@
-"""MatmulConv2D == keras.layers.Conv2D (forward and gradients), strategy, serialisation, wiring.
+"""The matmul forms of a conv == keras.layers.Conv2D (forward and gradients), through the
+layers `conv_policy.conv2d` builds; their geometry; what such layers save and load.
 
 The oracle is Keras' own `Conv2D` with the same weights (TensorFlow's convolution
 kernels and, dilated, its SpaceToBatchND path, independent of matmuls and tap sums) and, once, a NumPy loop over
 taps and pixels. JAX and torch run `matmul_conv_backend_check.py` in a fresh
-process with `KERAS_BACKEND` set.
+process with `KERAS_BACKEND` set. The equality tests force the matmul forms
+(`conv_path("matmul")`), so they test them on a GPU machine too; the "auto" table is
+`test_conv_policy.py`'s.
 """
 
-import doctest
 import os
 import subprocess
 import sys
 
+import h5py
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras_memseg
 from keras_memseg.backbones import DilatedResNetBackbone
-from keras_memseg.layers import ASPP
-from keras_memseg.layers import ConvBNAct
-from keras_memseg.layers import matmul_conv
-from keras_memseg.layers.matmul_conv import MatmulConv2D
+from keras_memseg.layers.conv_policy import computed_as
+from keras_memseg.layers.conv_policy import conv2d
+from keras_memseg.layers.conv_policy import conv_path
+from keras_memseg.layers.conv_policy import follows_conv_path
+from keras_memseg.layers.conv_policy import with_conv_path
 from keras_memseg.layers.matmul_conv import in_map_fraction
-from keras_memseg.layers.matmul_conv import strategy
+from keras_memseg.layers.matmul_conv import in_map_taps
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -52,10 +55,17 @@ def _cotangent(rng, shape):
     return (rng.normal(size=shape) / np.sqrt(np.prod(shape[:-1]))).astype("float32")
 
 
+@pytest.fixture
+def matmul():
+    """The matmul forms wherever they apply, whatever the device (see the docstring)."""
+    with conv_path("matmul"):
+        yield
+
+
 def _pair(cin, cout, kernel, rate, bias, **kwargs):
-    """A MatmulConv2D and a plain Conv2D with the same random weights (bias too)."""
+    """A `conv2d` layer and a plain Conv2D with the same random weights (bias too)."""
     kw = dict(padding="same", dilation_rate=rate, use_bias=bias, **kwargs)
-    fast = MatmulConv2D(cout, kernel, bias_initializer="random_normal", **kw)
+    fast = conv2d(cout, kernel, bias_initializer="random_normal", **kw)
     plain = keras.layers.Conv2D(cout, kernel, **kw)
     fast.build((None, None, None, cin))
     plain.build((None, None, None, cin))
@@ -90,9 +100,11 @@ def _numpy_dilated_conv(x, kernel, bias, rate):
 
 
 @pytest.mark.parametrize("batch, height, width, cin, cout, kernel, rate, bias", CASES)
-def test_forward_and_gradients_equal_conv2d(batch, height, width, cin, cout, kernel, rate, bias):
+def test_forward_and_gradients_equal_conv2d(
+    matmul, batch, height, width, cin, cout, kernel, rate, bias
+):
     fast, plain = _pair(cin, cout, kernel, rate, bias)
-    assert fast.strategy((batch, height, width, cin)) == ("matmul" if kernel == 1 else "taps")
+    assert computed_as(fast, (batch, height, width, cin)) == ("matmul" if kernel == 1 else "taps")
     rng = np.random.default_rng(height * width + cin)
     x = rng.normal(size=(batch, height, width, cin)).astype("float32")
     cotangent = _cotangent(rng, (batch, height, width, cout))
@@ -102,7 +114,7 @@ def test_forward_and_gradients_equal_conv2d(batch, height, width, cin, cout, ker
         np.testing.assert_allclose(a, b, atol=ATOL, err_msg=name)
 
 
-def test_forward_equals_a_numpy_transcription():
+def test_forward_equals_a_numpy_transcription(matmul):
     fast, _ = _pair(3, 4, 3, 3, True)
     x = np.random.default_rng(0).normal(size=(2, 7, 5, 3)).astype("float32")
     kernel, bias = fast.get_weights()
@@ -111,10 +123,10 @@ def test_forward_equals_a_numpy_transcription():
 
 @pytest.mark.parametrize("shape", [(2, 7, 12), (1, 3, 3), (2, 16, 9)])
 @pytest.mark.parametrize("rate", [2, 6])
-def test_unknown_spatial_shape_in_tf_function(shape, rate):
+def test_unknown_spatial_shape_in_tf_function(matmul, shape, rate):
     """`TensorSpec([None, None, None, C])`: the padded fallback, same values and gradients."""
     fast, plain = _pair(3, 2, 3, rate, True)
-    assert fast.strategy((None, None, None, 3)) == "padded_taps"
+    assert computed_as(fast, (None, None, None, 3)) == "padded_taps"
 
     @tf.function(
         input_signature=[tf.TensorSpec([None, None, None, 3]), tf.TensorSpec([None, None, None, 2])]
@@ -137,7 +149,7 @@ def test_unknown_spatial_shape_in_tf_function(shape, rate):
     assert "SpaceToBatchND" not in ops and "MatMul" in ops
 
 
-def test_unknown_batch_static_map_uses_in_map_taps_only():
+def test_unknown_batch_static_map_uses_in_map_taps_only(matmul):
     """Batch None, H and W known: rate 36 on 6x6 is one matmul (the centre tap)."""
     fast, plain = _pair(3, 2, 3, 36, False)
     fn = tf.function(fast, input_signature=[tf.TensorSpec([None, 6, 6, 3])])
@@ -159,13 +171,15 @@ def test_unknown_batch_static_map_uses_in_map_taps_only():
     ],
 )
 def test_other_cases_are_conv2d(kwargs, shape):
+    """The "auto" table on a CPU (and on every device: these have no matmul form or are
+    narrow) computes them with Conv2D's own path."""
     kwargs = {"filters": 6, "kernel_size": 3, "padding": "same", **kwargs}
-    fast = MatmulConv2D(**kwargs)
+    fast = conv2d(**kwargs)
     plain = keras.layers.Conv2D(**kwargs)
     x = np.random.default_rng(2).normal(size=[d or 7 for d in shape]).astype("float32")
     fast(x), plain(x)
     plain.set_weights(fast.get_weights())
-    assert fast.strategy(shape) == "conv"
+    assert computed_as(fast, shape, "cpu") == "conv"
     np.testing.assert_allclose(fast(x).numpy(), plain(x).numpy(), atol=ATOL)
 
 
@@ -175,12 +189,15 @@ def test_in_map_fraction():
     assert in_map_fraction(32, 32, (3, 3), (24, 24)) == pytest.approx((48 / 96) ** 2)
     assert in_map_fraction(32, 32, (3, 3), (12, 12)) == pytest.approx((72 / 96) ** 2)
     assert in_map_fraction(64, 64, (3, 3), (1, 1)) == pytest.approx((190 / 192) ** 2)
+    assert in_map_taps((32, 32), (3, 3), (36, 36)) == 1
+    assert in_map_taps((32, 32), (3, 3), (24, 24)) == 9
+    assert in_map_taps((32, 8), (3, 3), (24, 24)) == 3  # the outer columns are padding
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-def test_mixed_precision(policy):
+def test_mixed_precision(matmul, policy):
     compute = policy.split("_")[1]
-    fast = MatmulConv2D(4, 3, padding="same", dilation_rate=3, dtype=policy)
+    fast = conv2d(4, 3, padding="same", dilation_rate=3, dtype=policy)
     full = keras.layers.Conv2D(4, 3, padding="same", dilation_rate=3)
     x = np.random.default_rng(3).normal(size=(2, 8, 7, 3)).astype("float32")
     y = fast(x)
@@ -192,60 +209,76 @@ def test_mixed_precision(policy):
     np.testing.assert_allclose(np.asarray(y, "float32"), full(x).numpy(), atol=tol, rtol=tol)
 
 
-def test_config_round_trip_and_registration():
-    layer = MatmulConv2D(5, 3, padding="same", dilation_rate=12, use_bias=False, name="conv")
-    config = layer.get_config()
-    again = MatmulConv2D.from_config(config)
-    assert again.get_config() == config
-    assert keras.saving.get_registered_object("keras_memseg>MatmulConv2D") is MatmulConv2D
-    assert (
-        keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer)).__class__
-        is MatmulConv2D
-    )
+def _h5_paths(path):
+    with h5py.File(path, "r") as f:
+        names = []
+        f.visit(names.append)
+        return names
 
 
-def test_keras_file_round_trip(tmp_path):
-    inputs = keras.Input((9, 9, 3))
-    model = keras.Model(
-        inputs, MatmulConv2D(4, 3, padding="same", dilation_rate=4, name="conv")(inputs)
-    )
-    x = np.random.default_rng(4).normal(size=(2, 9, 9, 3)).astype("float32")
-    path = str(tmp_path / "m.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert type(loaded.get_layer("conv")) is MatmulConv2D
-    np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), atol=1e-6)
+def _model(conv, **kw):
+    inputs = keras.Input((None, None, 3))
+    y = keras.layers.Conv2D(4, 1, name="stem")(inputs)
+    y = conv(6, 3, padding="same", dilation_rate=6, use_bias=False, name="conv", **kw)(y)
+    y = conv(2, 1, name="head", **kw)(y)
+    return keras.Model(inputs, y)
 
 
-def test_weights_saved_by_a_plain_conv2d_load(tmp_path):
-    """`.weights.h5` written with `keras.layers.Conv2D` (the code before) loads unchanged."""
+def test_is_a_conv2d_with_conv2d_weight_paths(tmp_path):
+    """The class is Conv2D itself: `repr`, config and the functional model's weight paths
+    in `.weights.h5` (keyed by class name: conv2d, conv2d_1, ...) are a plain Conv2D's."""
+    fast, plain = _model(conv2d), _model(keras.layers.Conv2D)
+    layer = fast.get_layer("conv")
+    assert type(layer) is keras.layers.Conv2D and follows_conv_path(layer)
+    assert repr(layer) == "<Conv2D name=conv, built=True>"
+    assert layer.get_config() == plain.get_layer("conv").get_config()
+    assert [w.path for w in fast.weights] == [w.path for w in plain.weights]
+    fast.save_weights(str(tmp_path / "fast.weights.h5"))
+    plain.save_weights(str(tmp_path / "plain.weights.h5"))
+    paths = _h5_paths(str(tmp_path / "fast.weights.h5"))
+    assert paths == _h5_paths(str(tmp_path / "plain.weights.h5"))
+    assert {"layers/conv2d_1/vars/0", "layers/conv2d_2/vars/1"} <= set(paths)
 
-    def model(conv):
-        inputs = keras.Input((None, None, 3))
-        y = keras.layers.Conv2D(4, 1, name="stem")(inputs)
-        y = conv(6, 3, padding="same", dilation_rate=6, use_bias=False, name="conv")(y)
-        return keras.Model(inputs, y)
 
-    old, new = model(keras.layers.Conv2D), model(MatmulConv2D)
-    path = str(tmp_path / "old.weights.h5")
-    old.save_weights(path)
-    new.load_weights(path)
-    assert [w.path for w in new.weights] == [w.path for w in old.weights]
+def test_weights_saved_by_a_plain_conv2d_load(matmul, tmp_path):
+    """`.weights.h5` written with `keras.layers.Conv2D` loads bit-exactly, and back."""
+    old, new = _model(keras.layers.Conv2D), _model(conv2d)
+    old.save_weights(str(tmp_path / "old.weights.h5"))
+    new.load_weights(str(tmp_path / "old.weights.h5"))
+    for a, b in zip(new.weights, old.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
     x = np.random.default_rng(5).normal(size=(1, 10, 8, 3)).astype("float32")
     np.testing.assert_allclose(new(x).numpy(), old(x).numpy(), atol=ATOL)
 
 
-def test_backbone_weights_written_with_plain_conv2d_load(tmp_path):
+def test_own_functional_model_reloads_as_plain_conv2d(tmp_path):
+    """A `.keras` file of a model of one's own saves these layers as plain Conv2D (the
+    policy is not in the config): they reload computing with Keras' conv, the same
+    values, and `with_conv_path` puts the policy back. keras_memseg's own layers and
+    backbones re-apply it themselves (`test_conv_policy.py`)."""
+    model = _model(conv2d)
+    x = np.random.default_rng(4).normal(size=(2, 9, 9, 3)).astype("float32")
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    layer = loaded.get_layer("conv")
+    assert type(layer) is keras.layers.Conv2D and not follows_conv_path(layer)
+    np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), atol=ATOL)
+    assert follows_conv_path(with_conv_path(layer))
+    with conv_path("matmul"):
+        np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), atol=ATOL)
+    with pytest.raises(TypeError, match="expected a keras.layers.Conv2D, got Dense"):
+        with_conv_path(keras.layers.Dense(2))
+
+
+def test_backbone_weights_written_with_plain_conv2d_load(matmul, tmp_path):
     """A functional model keys its layers' weights by class name ("conv2d_7"): a backbone
-    whose dilated convs are plain `Conv2D` (the code before) saves a file that loads."""
+    whose convs are plain `Conv2D` (`clone_model` re-creates them from their configs)
+    saves a file that loads into one whose convs follow the policy."""
     net = DilatedResNetBackbone(depth=18, base_channels=8)
-
-    def plain(layer):
-        cls = keras.layers.Conv2D if isinstance(layer, MatmulConv2D) else layer.__class__
-        return cls.from_config(layer.get_config())
-
-    old = keras.models.clone_model(net, clone_function=plain)
-    assert not any(isinstance(layer, MatmulConv2D) for layer in old.layers)
+    old = keras.models.clone_model(net)
+    convs = [layer for layer in old.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs and not any(follows_conv_path(layer) for layer in convs)
     path = str(tmp_path / "old.weights.h5")
     old.save_weights(path)
     net.load_weights(path)
@@ -255,59 +288,10 @@ def test_backbone_weights_written_with_plain_conv2d_load(tmp_path):
         np.testing.assert_allclose(got[level].numpy(), expected[level].numpy(), atol=ATOL)
 
 
-def test_wired_into_backbone_and_heads_with_the_same_names():
-    """Every conv of the backbone and the heads is a MatmulConv2D with Conv2D's names."""
-    net = DilatedResNetBackbone(depth=18, base_channels=8)
-    convs = [layer for layer in net.layers if isinstance(layer, keras.layers.Conv2D)]
-    assert convs and all(type(layer) is MatmulConv2D for layer in convs)
-    names = {layer.name for layer in convs}
-    assert {"conv1_conv", "stack0_block0_1_conv", "stack3_block1_2_conv"} <= names
-    assert "stack1_block0_0_conv" in names  # the 1x1 strided shortcut
-    aspp = ASPP(filters=4, rates=(1, 12))
-    assert [type(b.conv) for b in aspp.branches] == [MatmulConv2D, MatmulConv2D]
-    assert aspp.branches[1].conv.name == "conv"
-    assert type(ConvBNAct(4, 3).conv) is MatmulConv2D
-    assert keras_memseg.layers.MatmulConv2D is MatmulConv2D  # the public path (README)
-
-
-# (backend, input shape, kernel (kh, kw, cin, cout), strides, rate, padding) -> strategy
-STRATEGIES = [
-    ("tensorflow", (2, 32, 32, 2048), (1, 1, 2048, 512), (1, 1), (1, 1), "same", "matmul"),
-    ("jax", (2, None, None, 64), (1, 1, 64, 256), (1, 1), (1, 1), "valid", "matmul"),
-    ("torch", (2, 32, 32, 2048), (1, 1, 2048, 512), (1, 1), (1, 1), "same", "conv"),
-    ("tensorflow", (2, 64, 64, 256), (1, 1, 256, 512), (2, 2), (1, 1), "valid", "conv"),
-    ("tensorflow", (2, 32, 32, 2048), (3, 3, 2048, 512), (1, 1), (1, 1), "same", "taps"),
-    ("jax", (2, 32, 32, 128), (3, 3, 128, 128), (1, 1), (1, 1), "same", "taps"),
-    ("tensorflow", (2, 64, 64, 64), (3, 3, 64, 64), (1, 1), (1, 1), "same", "conv"),
-    ("tensorflow", (2, None, None, 2048), (3, 3, 2048, 512), (1, 1), (1, 1), "same", "conv"),
-    ("tensorflow", (2, 32, 32, 64), (3, 3, 64, 64), (1, 1), (4, 4), "same", "taps"),
-    ("jax", (2, None, None, 64), (3, 3, 64, 64), (1, 1), (12, 12), "same", "padded_taps"),
-    ("tensorflow", (2, 32, 32, 64), (3, 3, 64, 64), (1, 1), (4, 4), "valid", "conv"),
-    ("tensorflow", (2, 128, 128, 3), (3, 3, 3, 32), (2, 2), (1, 1), "valid", "conv"),
-    ("torch", (2, 32, 32, 2048), (3, 3, 2048, 512), (1, 1), (12, 12), "same", "conv"),
-    ("torch", (2, 32, 32, 2048), (3, 3, 2048, 512), (1, 1), (36, 36), "same", "taps"),
-    ("torch", (2, None, None, 64), (3, 3, 64, 64), (1, 1), (12, 12), "same", "conv"),
-]
-
-
-@pytest.mark.parametrize("backend, shape, kernel, strides, rate, padding, expected", STRATEGIES)
-def test_strategy_table(backend, shape, kernel, strides, rate, padding, expected):
-    assert strategy(backend, shape, kernel, strides, rate, padding) == expected
-
-
-def test_grouped_and_channels_first_are_conv2d():
-    assert MatmulConv2D(4, 1, groups=2).strategy((1, 8, 8, 4)) == "conv"
-    assert MatmulConv2D(4, 1, data_format="channels_first").strategy((1, 4, 8, 8)) == "conv"
-
-
-def test_docstring_example():
-    result = doctest.testmod(matmul_conv, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
-
-
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_other_backends(backend):
-    """Forward + gradients == keras.layers.Conv2D on JAX (eager and jax.jit) and torch."""
+    """Forward + gradients == keras.layers.Conv2D on JAX (eager and jax.jit) and torch;
+    the old file loads there too."""
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT}
     if backend == "torch":
         env["OMP_NUM_THREADS"] = "1"  # torch's CPU kernels crawl on oversubscribed cores
