@@ -37,7 +37,6 @@ what it finished.
 
 import argparse
 import dataclasses
-import json
 import os
 import pathlib
 import platform
@@ -50,7 +49,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from _common import hardware  # noqa: E402
+from _common import repo_path  # noqa: E402
+from _common import run_record  # noqa: E402
+from _common import write_json  # noqa: E402
 
 from keras_memseg import analysis  # noqa: E402
 from keras_memseg import datasets  # noqa: E402
@@ -390,7 +391,9 @@ def main(argv=None):
 
     datasets.prepare("camvid", data_dir=args.data_dir, manual_dir=args.camvid_dir)
     out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    record = run_record("accuracy_sample", argv)
+    paths = ("camvid_dir", "data_dir", "out", "plot")
+    settings = {k: repo_path(v) if k in paths and v else v for k, v in vars(args).items()}
     runs, first_seed = [], []
     for seed in args.seeds:
         for name in args.models:
@@ -414,9 +417,8 @@ def main(argv=None):
             rows, paired = summarise(runs, args.models)
             payload = {
                 "benchmark": "accuracy_sample",
-                "command": " ".join(sys.argv),
-                "settings": vars(args),
-                "hardware": hardware(),
+                **record,
+                "settings": settings,
                 "versions": {
                     "tensorflow": tf.__version__,
                     "keras": keras.__version__,
@@ -428,9 +430,7 @@ def main(argv=None):
                 "definitions": analysis.report.DEFINITIONS,
                 "runs": runs,
             }
-            tmp = out.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(payload, indent=2))
-            tmp.replace(out)
+            write_json(out, payload)
     print_table(*summarise(runs, args.models), runs)
     print_embedding_table(summarise_embeddings(runs, args.models))
     print(f"wrote {out}")

@@ -53,15 +53,16 @@ import importlib.util
 import json
 import os
 import pathlib
-import platform
 import statistics
-import subprocess
 import sys
 import time
 import types
 
 HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import _common  # noqa: E402
 
 FRAMEWORKS = ("reference_torch", "ours_tf", "ours_tf_xla", "ours_jax")
 MODELS = ("mcibi", "deeplabv3")
@@ -84,26 +85,15 @@ REFERENCE_IGNORE = -100  # the authors' ignore label (their losses and memory up
 OURS_IGNORE = 255
 # Imported by the authors' package __init__ files (datasets, SAM), not by the model path.
 REFERENCE_UNUSED_IMPORTS = ("pandas", "cv2", "torchvision")
+REFERENCE_PLACEHOLDER = "PATH/TO/sssegmentation"
 
 
 # ----------------------------------------------------------------- worker side
-def _pin_threads(threads):
-    """Pins this process to `threads` cores when the machine has more."""
-    if hasattr(os, "sched_setaffinity"):
-        cores = sorted(os.sched_getaffinity(0))
-        if len(cores) > threads:
-            os.sched_setaffinity(0, cores[:threads])
-
-
 def _tf_onednn():
     """Whether this process's TensorFlow runs oneDNN's CPU kernels."""
     from tensorflow.python.util import _pywrap_util_port
 
     return bool(_pywrap_util_port.IsMklEnabled())
-
-
-def _load():
-    return [round(v, 2) for v in os.getloadavg()]
 
 
 def random_batch(batch, size, classes, ignore, seed=0):
@@ -318,7 +308,7 @@ def worker_reference(spec, load_at_start):
 
     for _ in range(spec["warmup"]):
         step()
-    load_at_timing = _load()
+    load_at_timing = _common.load_average()
     times = []
     for _ in range(spec["steps"]):
         start = time.perf_counter()
@@ -429,7 +419,7 @@ def worker_ours(spec, load_at_start):
 
         def on_train_batch_begin(self, batch, logs=None):
             if batch == spec["warmup"]:
-                self.load_at_timing = _load()
+                self.load_at_timing = _common.load_average()
             self.start = time.perf_counter()
 
         def on_train_batch_end(self, batch, logs=None):
@@ -464,83 +454,26 @@ def worker_ours(spec, load_at_start):
 
 
 def worker(spec):
-    load_at_start = _load()
-    _pin_threads(spec["threads"])
-    try:
-        if spec["framework"] == "reference_torch":
-            result = worker_reference(spec, load_at_start)
-        else:
-            result = worker_ours(spec, load_at_start)
-        result = {"ok": True, **result}
-    except Exception as error:  # noqa: BLE001 - reported in the table
-        result = {
-            "ok": False,
-            "error": f"{type(error).__name__}: {str(error)[:600]}",
-            "load_at_worker_start": load_at_start,
-        }
-    print("RESULT " + json.dumps(result), flush=True)
+    load_at_start = _common.load_average()
+    _common.pin_threads(spec["threads"])
+    run = worker_reference if spec["framework"] == "reference_torch" else worker_ours
+    _common.worker_main(
+        lambda spec: run(spec, load_at_start),
+        spec,
+        on_error=lambda: {"load_at_worker_start": load_at_start},
+    )
 
 
 # ----------------------------------------------------------------- driver side
-def hardware():
-    """CPU model, cores, memory, platform (from /proc/cpuinfo, /proc/meminfo, `platform`)."""
-    info = {
-        "cpu": platform.processor() or "unknown",
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-    }
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    info["cpu"] = line.split(":", 1)[1].strip()
-                    break
-        with open("/proc/meminfo") as f:
-            info["memory_gib"] = round(int(f.readline().split()[1]) / 2**20, 1)
-    except OSError:
-        pass
-    return info
-
-
-def _git(directory, *args):
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(directory), *args], capture_output=True, text=True, timeout=30
-        )
-        return out.stdout.strip() if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def _ours_state():
-    """Commit of this repository and the package files that differ from it (measured tree)."""
-    changed = _git(HERE.parent, "status", "--porcelain", "--", "keras_memseg")
-    return {
-        "commit": _git(HERE.parent, "rev-parse", "HEAD"),
-        "changed_package_files": changed.splitlines() if changed else [],
-    }
-
-
 def run_worker(spec, timeout):
-    backend = {"ours_jax": "jax"}.get(spec["framework"], "tensorflow")
-    env = dict(os.environ, KERAS_BACKEND=backend)
+    env = {"KERAS_BACKEND": {"ours_jax": "jax"}.get(spec["framework"], "tensorflow")}
     if spec["omp_wait_policy"] != "unset":
         env["OMP_WAIT_POLICY"] = spec["omp_wait_policy"]
     if spec["framework"] == "reference_torch":
         env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (spec["reference_dir"], env.get("PYTHONPATH")) if p
+            p for p in (spec["reference_dir"], os.environ.get("PYTHONPATH")) if p
         )
-    cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--worker", json.dumps(spec)]
-    try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"ok": False, "error": f"timed out after {timeout} s"}
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-    return {"ok": False, "error": f"exit {proc.returncode}: {' | '.join(tail)[:600]}"}
+    return _common.run_worker(pathlib.Path(__file__).resolve(), spec, env, timeout)
 
 
 def derive(runs):
@@ -657,11 +590,10 @@ def markdown(payload):
         f"{hw['platform']}, Python {hw['python']}.",
         "",
     ]
-    ours = s.get("ours") or {}
-    changed = len(ours.get("changed_package_files") or [])
+    changed = len(payload.get("changed_files") or [])
     lines += [
-        f"Ours: keras_memseg at `{ours.get('commit')}`, working tree with {changed} "
-        "changed package files (listed in the JSON).",
+        f"Ours: keras_memseg at `{payload.get('commit')}`, working tree with {changed} "
+        "changed files (listed in the JSON).",
         "",
     ]
     if not payload["reference_ran"]:
@@ -721,6 +653,18 @@ def markdown(payload):
     lines += ["", "Targets (printed, not asserted):", ""]
     lines += [f"- {line}" for line in payload["targets"]]
     return "\n".join(lines) + "\n"
+
+
+def shown_argv(argv):
+    """The command's arguments with the reference checkout written REFERENCE_PLACEHOLDER
+    (its commit is recorded; its path is this machine's)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    for i, arg in enumerate(args):
+        if arg.startswith("--reference_dir="):
+            args[i] = f"--reference_dir={REFERENCE_PLACEHOLDER}"
+        elif i and args[i - 1] == "--reference_dir":
+            args[i] = REFERENCE_PLACEHOLDER
+    return args
 
 
 def parse_args(argv):
@@ -817,30 +761,26 @@ def main(argv=None):
         "1.0 from step 0)",
         "batchnorm": "plain BatchNorm (no SyncBN, one process)",
         "init": "random (no pretrained weights)",
-        "reference_dir": args.reference_dir,
+        # The checkout is named by its commit; its path is this machine's.
+        "reference_dir": REFERENCE_PLACEHOLDER if args.reference_dir else None,
         "reference_commit": (
-            _git(args.reference_dir, "rev-parse", "HEAD") if reference_ran else None
+            _common.git(args.reference_dir, "rev-parse", "HEAD") if reference_ran else None
         ),
-        "ours": _ours_state(),
     }
     payload = {
         "benchmark": "compare_reference",
-        "command": " ".join(["python"] + sys.argv),
+        **_common.run_record("compare_reference", shown_argv(argv)),
         "settings": settings,
-        "hardware": hardware(),
-        "load_at_driver_start": _load(),
+        "load_at_driver_start": _common.load_average(),
         "reference_ran": reference_ran,
         "runs": {},
     }
     out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
 
     def save():
         payload["derived"] = derive(payload["runs"])
         payload["targets"] = targets(payload["runs"], payload["derived"], reference_ran)
-        tmp = out.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(payload, indent=2))
-        tmp.replace(out)
+        _common.write_json(out, payload)
         out.with_suffix(".md").write_text(markdown(payload))
 
     base = {
@@ -864,7 +804,7 @@ def main(argv=None):
                 "model": model,
                 "reference_dir": args.reference_dir,
             }
-            load_before = _load()
+            load_before = _common.load_average()
             result = run_worker(spec, args.timeout)
             result["load_before_worker"] = load_before
             payload["runs"].setdefault(framework, {})[model] = result
@@ -875,10 +815,9 @@ def main(argv=None):
                 if result.get("ok")
                 else f"failed: {result.get('error')}"
             )
-            print(
-                f"[{time.strftime('%H:%M:%S')}] {framework}/{model}: {what} "
-                f"(load {result.get('load_at_timing_start', load_before)})",
-                flush=True,
+            _common.log(
+                f"{framework}/{model}: {what} "
+                f"(load {result.get('load_at_timing_start', load_before)})"
             )
             save()
     save()

@@ -2,29 +2,32 @@
 
     python benchmarks/data_pipeline.py [--camvid_dir DIR] [--data_dir DIR]
         [--batch_size 8] [--crop 512] [--batches 40] [--warmup 5]
+        [--out benchmarks/results/data_pipeline.json]
 
 Prepares the CamVid train split with the `camvid` TFDS builder (into a temporary
 data_dir unless --data_dir is given), then times the full training
 augmentation with the reference ADE20K/COCO settings (keep-ratio rescale to
 (2048, 512) x U(0.5, 2), 512x512 crop with the 75 % cap, flip, photometric,
-normalise, pad). Warm-up batches are excluded. Prints a table and writes
-benchmarks/results/data_pipeline.json.
+normalise, pad). Warm-up batches are excluded. Prints a table and writes --out.
 """
 
 import argparse
 import dataclasses
-import json
 import os
 import pathlib
 import platform
+import sys
 import tempfile
 import time
 
-import tensorflow as tf
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 
-from keras_memseg import datasets
+import tensorflow as tf  # noqa: E402
+from _common import run_record  # noqa: E402
+from _common import write_json  # noqa: E402
 
-RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "data_pipeline.json"
+from keras_memseg import datasets  # noqa: E402
 
 
 def _time(iterator, warmup, batches, batch_size):
@@ -49,6 +52,7 @@ def main(argv=None):
     parser.add_argument("--crop", type=int, default=512)
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--out", default=str(HERE / "results" / "data_pipeline.json"))
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,6 +98,7 @@ def main(argv=None):
         )
     result = {
         "benchmark": "data_pipeline",
+        **run_record("data_pipeline", argv),
         "dataset": "camvid train (480x360)",
         "crop_size": [args.crop, args.crop],
         "batch_size": args.batch_size,
@@ -105,9 +110,8 @@ def main(argv=None):
         "prepare_seconds": round(prepare_seconds, 2),
         "results": rows,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    write_json(args.out, result)
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -2,13 +2,15 @@
 tried as a user would, each outcome classified (measured, not asserted).
 
     python benchmarks/fault_probe.py [--only GROUP ...] [--cases NAME ...]
-        [--out benchmarks/results/fault_probe.json] [--keep] [--update]
+        [--out benchmarks/results/fault_probe.json] [--keep] [--update] [--list]
 
-Groups: nonfinite, resume, lock, evaluate, serving, validation (`--list` prints the
-cases). Each case runs in a fresh temporary folder (`$CASE`); a command runs there as a
-subprocess exactly as a user types it (`python recipes/train_sample.py ...`, the
-repository's scripts, tiny settings: `TINY_TRAIN`), a library call runs in this
-process. Every outcome is one of `STATUSES`:
+The cases are one table, `CASES` at the end of this file: per case its group, name, the
+outcome the documentation promises (`expected`), what is broken, and the runner with its
+arguments (the command or call and the names its error must mention). Groups: nonfinite,
+resume, lock, evaluate, serving, validation (`--list` prints them). Each case runs in a
+fresh temporary folder (`$CASE`); a command runs there as a subprocess exactly as a user
+types it (`python recipes/train_sample.py ...`, tiny settings: `TINY_TRAIN`), a library
+call runs in this process. Every outcome is one of `STATUSES`:
 
     ok           the documented behaviour happened (a NaN batch skipped and counted,
                  resume exact, a run refused before touching anything)
@@ -18,13 +20,12 @@ process. Every outcome is one of `STATUSES`:
     silent       it "worked" but the result is wrong
     lost         files of a previous run overwritten or deleted, a good backup gone
 
-Each case also states the outcome the documentation promises (`expected`); a case
-is `as_documented` when it got that outcome and every side check held (no file
-written by a refused command, ...). Writes the JSON to `--out` and a markdown table
+A case is `as_documented` when it got its expected outcome and every side check held (no
+file written by a refused command, ...). Writes the JSON to `--out` and a markdown table
 beside it (same name, `.md`): per group and in total, tried / ok / clear error /
-traceback / silent / lost, with the hardware and the load average. `--update` merges
-the cases run now into an existing `--out` (a group rerun replaces its rows; each
-command is listed with its load average).
+traceback / silent / lost, with the hardware and the load average. `--update` merges the
+cases run now into an existing `--out` (a group rerun replaces its rows; each command is
+listed with its load average).
 """
 
 import argparse
@@ -43,7 +44,7 @@ import traceback
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from _common import hardware  # noqa: E402
+import _common  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "fault_probe.json"
 STATUSES = ("ok", "clear_error", "traceback", "silent", "lost")
@@ -72,6 +73,7 @@ COMMAND_TIMEOUT = 900
 # attention scores (~144 GB); the export resizes to the dataset's test scale, so the
 # peak stays far below this bound (the 3000x4000xK outputs dominate).
 SERVING_RSS_BOUND_MIB = 8192
+NAN, INF = float("nan"), float("inf")
 
 
 class FixtureError(RuntimeError):
@@ -86,7 +88,7 @@ class Result:
     details: dict = dataclasses.field(default_factory=dict)
 
 
-# -- helpers: commands, files, messages -----------------------------------------------
+# -- commands, files, messages --------------------------------------------------------
 def _tail(text, lines=12):
     return [line for line in text.strip().splitlines()[-lines:]]
 
@@ -98,6 +100,12 @@ def _shown(argv, case_dir):
     return text.replace(str(case_dir), "$CASE") if case_dir else text
 
 
+def _env():
+    env = dict(os.environ)
+    env.pop("TF_CONFIG", None)
+    return env
+
+
 class Case:
     """One case's fresh folder and the commands it ran."""
 
@@ -105,101 +113,60 @@ class Case:
         self.probe, self.group, self.name = probe, group, name
         self.dir = pathlib.Path(folder)
         self.commands = []
-        self.calls = []
 
-    def _record(self, argv, proc_rc, stdout, stderr, seconds, note=None):
-        entry = {
-            "command": _shown(argv, self.dir),
-            "exit_code": proc_rc,
-            "seconds": round(seconds, 1),
-            "stderr_tail": _tail(stderr),
-            "stdout_tail": _tail(stdout, 4),
-        }
-        if note:
-            entry["note"] = note
-        self.commands.append(entry)
-        return entry
-
-    def run(self, args, timeout=COMMAND_TIMEOUT, umask=None, cwd=None):
-        """Runs `python <args>` in the case folder; returns a CompletedProcess (rc None on
-        a timeout)."""
+    def start(self, args, umask=None):
+        """`python <args>` started in the case folder (its output to unnamed files)."""
         argv = [sys.executable, *map(str, args)]
-        began = time.perf_counter()
+        out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
         preexec = (lambda: os.umask(umask)) if umask is not None else None
-        try:
-            proc = subprocess.run(
-                argv,
-                cwd=cwd or self.dir,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                env=_env(),
-                preexec_fn=preexec,
-            )
-        except subprocess.TimeoutExpired as error:
-            out = error.stdout.decode() if isinstance(error.stdout, bytes) else error.stdout or ""
-            err = error.stderr.decode() if isinstance(error.stderr, bytes) else error.stderr or ""
-            proc = subprocess.CompletedProcess(
-                argv, None, out, err + f"\n[timed out after {timeout} s]"
-            )
-        self._record(argv, proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - began)
-        return proc
-
-    def start(self, args):
-        """`python <args>` started in the background (stdout/stderr to files)."""
-        argv = [sys.executable, *map(str, args)]
-        index = len(self.calls)
-        out = open(self.dir / f".probe-{index}.out", "w+")
-        err = open(self.dir / f".probe-{index}.err", "w+")
-        proc = subprocess.Popen(argv, cwd=self.dir, stdout=out, stderr=err, text=True, env=_env())
+        proc = subprocess.Popen(
+            argv, cwd=self.dir, stdout=out, stderr=err, text=True, env=_env(), preexec_fn=preexec
+        )
         proc.probe = (argv, out, err, time.perf_counter())
-        self.calls.append(proc)
         return proc
 
     def finish(self, proc, timeout=COMMAND_TIMEOUT, note=None):
-        """Waits for a `start`ed process; returns (rc, stdout, stderr)."""
+        """Waits for a `start`ed process and records it; returns a CompletedProcess
+        (returncode None when it timed out and was killed)."""
         argv, out, err, began = proc.probe
         try:
-            rc = proc.wait(timeout=timeout)
+            rc, late = proc.wait(timeout=timeout), ""
         except subprocess.TimeoutExpired:
             proc.kill()
-            rc = proc.wait()
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
-        out.close()
-        err.close()
-        for handle in (out, err):
-            os.remove(handle.name)
-        self._record(argv, rc, stdout, stderr, time.perf_counter() - began, note)
-        return rc, stdout, stderr
+            proc.wait()
+            rc, late = None, f"\n[timed out after {timeout} s]"
+        stdout, stderr = (h.seek(0) or h.read() for h in (out, err))
+        out.close(), err.close()
+        entry = {
+            "command": _shown(argv, self.dir),
+            "exit_code": rc,
+            "seconds": round(time.perf_counter() - began, 1),
+            "stderr_tail": _tail(stderr + late),
+            "stdout_tail": _tail(stdout, 4),
+        }
+        self.commands.append({**entry, "note": note} if note else entry)
+        return subprocess.CompletedProcess(argv, rc, stdout, stderr + late)
+
+    def run(self, args, timeout=COMMAND_TIMEOUT, umask=None):
+        """Runs `python <args>` in the case folder; returns a CompletedProcess."""
+        return self.finish(self.start(args, umask), timeout)
 
     def call(self, description):
         """Records a library call (shown in the report in place of a command)."""
         self.commands.append({"call": description})
 
 
-def _env():
-    env = dict(os.environ)
-    env.pop("TF_CONFIG", None)
-    return env
-
-
-def _sha256(path):
-    from keras_memseg.training.callbacks import sha256_of
-
-    return sha256_of(path)
-
-
 def snapshot(folder, skip=(".lock",)):
     """{relative path: (sha256, size, mtime_ns)} of every file under `folder`."""
+    from keras_memseg.training.callbacks import sha256_of
+
     out = {}
     folder = pathlib.Path(folder)
     for path in sorted(folder.rglob("*")):
         rel = str(path.relative_to(folder))
         if path.is_file() and rel not in skip:
             stat = path.stat()
-            out[rel] = (_sha256(path), stat.st_size, stat.st_mtime_ns)
+            out[rel] = (sha256_of(path), stat.st_size, stat.st_mtime_ns)
     return out
 
 
@@ -217,6 +184,12 @@ def compare(before, after):
     }
 
 
+def _files(folder):
+    """Relative paths under `folder` (none if it does not exist)."""
+    folder = pathlib.Path(folder)
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() else []
+
+
 def _message_line(stderr, names):
     """The stderr line that names the input (else the last line)."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
@@ -228,8 +201,7 @@ def _message_line(stderr, names):
 
 def cli_error(proc_rc, stdout, stderr, names, expect_rc=None):
     """Classifies a command that should fail with a message naming `names`."""
-    text = stdout + stderr
-    if TRACEBACK in text:
+    if TRACEBACK in stdout + stderr:
         last = [line for line in stderr.splitlines() if line.strip()][-1:] or [""]
         return Result("traceback", f"exit {proc_rc}: Python traceback ({last[0][:200]})")
     if proc_rc is None:
@@ -249,6 +221,14 @@ def cli_error(proc_rc, stdout, stderr, names, expect_rc=None):
     if expect_rc is not None and proc_rc != expect_rc:
         result.deviations.append(f"exit code {proc_rc}, documented {expect_rc}")
     return result
+
+
+def _cli(proc, names, expect_rc=None):
+    return cli_error(proc.returncode, proc.stdout, proc.stderr, names, expect_rc)
+
+
+def _failed(proc):
+    return TRACEBACK in proc.stdout + proc.stderr or proc.returncode != 0
 
 
 def lib_error(fn, names):
@@ -298,6 +278,16 @@ def _describe(value):
     return type(value).__name__
 
 
+def _lost_or_none(diff, what):
+    if diff["missing"] or diff["changed"]:
+        return Result(
+            "lost",
+            f"{what}: files deleted {diff['missing'][:5]}, changed {diff['changed'][:5]}",
+            details={"diff": diff},
+        )
+    return None
+
+
 def _truncate_half(path):
     size = os.path.getsize(path)
     with open(path, "r+b") as f:
@@ -305,7 +295,7 @@ def _truncate_half(path):
 
 
 def _write_image(path, height, width, seed=0):
-    """An RGB JPEG/PNG (by extension) with some structure (gradients + noise)."""
+    """An RGB JPEG/PNG (by extension) with some structure (gradients + noise); returns it."""
     import numpy as np
     import tensorflow as tf
 
@@ -314,19 +304,34 @@ def _write_image(path, height, width, seed=0):
     x = np.linspace(0, 255, width, dtype=np.float32)[None, :]
     image = np.stack([y + 0 * x, x + 0 * y, (x + y) / 2], -1)
     image = np.clip(image + rng.normal(0, 20, image.shape), 0, 255).astype(np.uint8)
-    data = (
-        tf.io.encode_jpeg(image, quality=90)
-        if str(path).endswith(".jpg")
-        else tf.io.encode_png(image)
-    )
+    if str(path).endswith(".jpg"):
+        data = tf.io.encode_jpeg(image, quality=90)
+    else:
+        data = tf.io.encode_png(image)
     pathlib.Path(path).write_bytes(data.numpy())
+    return pathlib.Path(path)
 
 
 def _train_args(run_dir, *extra):
     return [TRAIN, *TINY_TRAIN, f"--run_dir={run_dir}", *extra]
 
 
-# -- shared fixtures (made once per probe run, copied into the cases that change them)
+def _export(checkpoint, output, fmt="saved_model", *extra):
+    """`python -m keras_memseg.export --checkpoint C --format F --output O EXTRA`."""
+    return [
+        "-m",
+        "keras_memseg.export",
+        "--checkpoint",
+        checkpoint,
+        "--format",
+        fmt,
+        "--output",
+        output,
+        *extra,
+    ]
+
+
+# -- shared fixtures (made once per probe run, copied into the cases that change them) ---
 class Fixtures:
     def __init__(self, root):
         self.root = pathlib.Path(root)
@@ -343,22 +348,16 @@ class Fixtures:
             raise value
         return value
 
-    def _command(self, args, what, cwd=None):
+    def _command(self, args, what):
         argv = [sys.executable, *map(str, args)]
         proc = subprocess.run(
-            argv,
-            cwd=cwd or self.root,
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT,
-            env=_env(),
+            argv, cwd=self.root, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, env=_env()
         )
         if proc.returncode != 0:
             raise FixtureError(
                 f"{what} failed (exit {proc.returncode}): "
                 f"{_shown(argv, None)}: {' | '.join(_tail(proc.stderr, 4))}"
             )
-        return proc
 
     def run(self):
         """A finished tiny training run: `TINY_TRAIN` (2 steps, a backup and a
@@ -391,10 +390,11 @@ class Fixtures:
 
         def make():
             out = self.root / "reference_eval.json"
+            model = self.run() / "model.keras"
             self._command(
                 [
                     EVALUATE,
-                    f"--model={self.run() / 'model.keras'}",
+                    f"--model={model}",
                     "--dataset=sample",
                     EVAL_EXAMPLES,
                     f"--output={out}",
@@ -410,23 +410,9 @@ class Fixtures:
 
         def make():
             base = self.root / "saved_models"
+            extra = ["--name", "memseg", "--dataset", "sample", "--max_input_pixels", "20000000"]
             self._command(
-                [
-                    "-m",
-                    "keras_memseg.export",
-                    "--checkpoint",
-                    self.run() / "model.keras",
-                    "--format",
-                    "saved_model",
-                    "--output",
-                    base,
-                    "--name",
-                    "memseg",
-                    "--dataset",
-                    "sample",
-                    "--max_input_pixels",
-                    "20000000",
-                ],
+                _export(self.run() / "model.keras", base, "saved_model", *extra),
                 "the SavedModel export",
             )
             return base / "memseg" / "1"
@@ -466,6 +452,16 @@ def tiny_batch(num_classes=3, n=2, size=32, seed=0):
     return images, labels
 
 
+def built_tiny_model(num_classes=3):
+    """A built, compiled, never trained tiny MemorySegmenter."""
+    import numpy as np
+
+    model = tiny_model(num_classes)
+    model(np.zeros((1, 32, 32, 3), "float32"))
+    model.compile()
+    return model
+
+
 def trained_tiny_model(num_classes=3):
     """A compiled tiny MemorySegmenter after one finite step (memory non-zero)."""
     model = tiny_model(num_classes)
@@ -497,13 +493,11 @@ def _changed(before, after):
 
 def nan_weight_model(num_classes=3):
     """A built, compiled tiny model with a filled memory and one NaN in its first
-    convolution kernel (what a diverged run leaves)."""
+    convolution kernel (what a diverged run leaves); returns (model, kernel path)."""
     import keras
     import numpy as np
 
-    model = tiny_model(num_classes)
-    model(np.zeros((1, 32, 32, 3), "float32"))
-    model.compile()
+    model = built_tiny_model(num_classes)
     memory = model.memory.memory
     memory.assign(np.random.default_rng(0).normal(0, 1, memory.shape).astype("float32"))
     kernel = next(w for w in model.weights if w.path.endswith("kernel"))
@@ -513,20 +507,89 @@ def nan_weight_model(num_classes=3):
     return model, kernel.path
 
 
-# -- the cases ------------------------------------------------------------------------
-CASES = []
+def _eval_ds(num_classes=3):
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_memseg import datasets
+
+    rng = np.random.default_rng(0)
+    raw = tf.data.Dataset.from_tensor_slices(
+        {
+            "image": rng.integers(0, 256, (2, 40, 48, 3), dtype=np.uint8),
+            "label": rng.integers(0, num_classes, (2, 40, 48), dtype=np.uint8),
+        }
+    )
+    return datasets.eval_pipeline(raw, (48, 40), True)
 
 
-def case(group, name, expected):
-    def register(fn):
-        CASES.append((group, name, expected, fn))
-        return fn
+# -- generic runners: one per kind of case (the table's `run`) ----------------------------
+def refused(c, command, names, expect_rc=2, no_output=None):
+    """A command that must fail (`command(c)` makes its arguments and any bad input they
+    name) with a message naming `names` ("{case}" stands for $CASE's path), writing nothing
+    under `no_output` (a folder relative to $CASE; "": the whole of it)."""
+    proc = c.run(command(c))
+    result = _cli(proc, [n.format(case=c.dir) for n in names], expect_rc)
+    written = [] if no_output is None else _files(c.dir / no_output)
+    if written:
+        result.deviations.append(f"files written under $CASE/{no_output}: {written[:5]}")
+    return result
 
-    return register
+
+def bad_evaluate_flag(c, flag, names):
+    """recipes/evaluate.py with a bad flag and a text file as --model: an error about the
+    flag (not the model) shows that the flags were checked before anything was loaded."""
+    path = c.probe.fixtures.text_file(c)
+    proc = c.run([EVALUATE, f"--model={path}", "--dataset=sample", flag])
+    result = _cli(proc, names, expect_rc=2)
+    if (
+        result.status == "traceback"
+        and proc.returncode
+        and TRACEBACK not in proc.stderr
+        and path.name in proc.stderr
+    ):
+        result = Result(
+            "clear_error",
+            f"exit {proc.returncode}: {_message_line(proc.stderr, [path.name])}",
+            deviations=[
+                f"the message is about --model, not {flag}: the model "
+                "was loaded before the flags were checked"
+            ],
+        )
+    return result
 
 
-# 1. nonfinite --------------------------------------------------------------------------
-def _nonfinite_fit(c, value):
+def refused_untouched(
+    c, prepare, command, names, kept, expect_rc=2, promote=True, flag=(), check=None
+):
+    """A command that must refuse and leave the files of `prepare(c)` (a folder) as they
+    were: `lost` if it deleted or changed one; else classified by `cli_error` (a clear
+    refusal is `ok` when `promote`); files of `flag` kinds ("touched": same bytes, new
+    mtime; "added") and what `check(c, folder)` lists are deviations."""
+    watched = prepare(c)
+    before = snapshot(watched)
+    proc = c.run(command(c, watched))
+    diff = compare(before, snapshot(watched))
+    lost = _lost_or_none(diff, f"the refused command touched {kept}")
+    if lost:
+        return lost
+    result = _cli(proc, names, expect_rc)
+    result.details = {"diff": diff}
+    if result.status == "clear_error" and promote:
+        result.status = "ok"
+    if result.status in ("ok", "clear_error"):
+        result.why += f"; {kept}: all {len(before)} files byte-identical"
+    for kind in flag:
+        if diff[kind]:
+            result.deviations.append(f"{kind}: {diff[kind][:5]}")
+    result.deviations += check(c, watched) if check else []
+    return result
+
+
+def nonfinite_fit(c, value):
+    """`fit` on a batch with one non-finite pixel: the step is skipped (weights, BN,
+    memory and optimizer untouched), counted in `nonfinite_batches`, and a finite batch
+    afterwards still trains."""
     import numpy as np
 
     c.call(
@@ -547,8 +610,8 @@ def _nonfinite_fit(c, value):
     count = float(np.ravel(history.get("nonfinite_batches", [np.nan]))[-1])
     after_w, after_o = _state(model)
     changed_w, changed_o = _changed(weights, after_w), _changed(optimizer, after_o)
-    # The memory's update counter advances on a skipped batch, as the optimizer's step
-    # does (documented in MemorySegmenter._update_in_forward): the schedules stay in step.
+    # The memory's update counter advances on a skipped batch (it counts the training
+    # steps that reached the memory; the schedules follow the optimizer's step).
     counter = [k for k in changed_w if k.endswith("num_updates")]
     changed_w = [k for k in changed_w if k not in counter]
     # Control: a finite batch afterwards still trains (the probe cannot pass because
@@ -590,187 +653,20 @@ def _nonfinite_fit(c, value):
     )
 
 
-@case("nonfinite", "nan_pixel_fit", "ok")
-def nan_pixel_fit(c):
-    return _nonfinite_fit(c, float("nan"))
-
-
-@case("nonfinite", "inf_pixel_fit", "ok")
-def inf_pixel_fit(c):
-    return _nonfinite_fit(c, float("inf"))
-
-
-def _refused_flag(c, flag, names, extra=()):
-    """train_sample.py with a bad flag: exit 2 naming it, nothing written in $CASE."""
-    proc = c.run(_train_args(c.dir / "run", *extra, flag))
-    result = cli_error(proc.returncode, proc.stdout, proc.stderr, names, expect_rc=2)
-    written = sorted(str(p.relative_to(c.dir)) for p in c.dir.rglob("*"))
-    if written:
-        result.deviations.append(f"files written before the refusal: {written[:5]}")
+def nan_weights_call(c, shown, call, writes_nothing=False):
+    """A library call on a model with a NaN weight: an exception naming NaN (and, with
+    `writes_nothing`, no file written in $CASE)."""
+    model, path = nan_weight_model()
+    c.call(f"{shown} with NaN in {path}")
+    result = lib_error(lambda: call(model, c), ["NaN"])
+    if writes_nothing and _files(c.dir):
+        result.deviations.append(f"files written: {_files(c.dir)[:5]}")
     return result
 
 
-@case("nonfinite", "learning_rate_nan_flag", "clear_error")
-def learning_rate_nan_flag(c):
-    return _refused_flag(c, "--learning_rate=nan", ["learning_rate"])
-
-
-@case("nonfinite", "learning_rate_inf_flag", "clear_error")
-def learning_rate_inf_flag(c):
-    return _refused_flag(c, "--learning_rate=inf", ["learning_rate"])
-
-
-@case("nonfinite", "diverging_run", "clear_error")
-def diverging_run(c):
-    from keras_memseg.training.callbacks import verify_weights_file
-
-    run = c.dir / "run"
-    proc = c.run(
-        _train_args(run, "--learning_rate=1e12", "--max_nonfinite_batches=2", "--max_steps=12")
-    )
-    files = sorted(run.rglob("*.weights.h5")) if run.exists() else []
-    bad = [str(p.relative_to(run)) for p in files if not verify_weights_file(str(p))]
-    details = {
-        "weights_files": [str(p.relative_to(run)) for p in files],
-        "not_finite_or_unreadable": bad,
-    }
-    if bad:
-        return Result(
-            "lost", f"backup/checkpoint files not finite or unreadable: {bad}", details=details
-        )
-    if proc.returncode == 0:
-        model = run / "model.keras"
-        return Result(
-            "silent",
-            f"exit 0 after training at learning rate 1e12 (model.keras written: {model.exists()})",
-            details=details,
-        )
-    result = cli_error(proc.returncode, proc.stdout, proc.stderr, ["NaN/inf", "learning_rate"])
-    result.details = details
-    if not files:
-        result.deviations.append("no backup or checkpoint was written at all")
-    result.why += f"; {len(files)} backup/checkpoint files, all finite"
-    return result
-
-
-@case("nonfinite", "nan_weights_predict", "clear_error")
-def nan_weights_predict(c):
-    model, path = nan_weight_model()
-    c.call(f"model.predict(x) with NaN in {path}")
-    return lib_error(lambda: model.predict(tiny_batch()[0], verbose=0), ["NaN"])
-
-
-@case("nonfinite", "nan_weights_evaluate", "clear_error")
-def nan_weights_evaluate(c):
-    model, path = nan_weight_model()
-    x, y = tiny_batch()
-    c.call(f"model.evaluate(x, y) with NaN in {path}")
-    return lib_error(lambda: model.evaluate(x, y, verbose=0), ["NaN"])
-
-
-def _eval_ds(num_classes=3):
-    import numpy as np
-    import tensorflow as tf
-
-    from keras_memseg import datasets
-
-    rng = np.random.default_rng(0)
-    raw = tf.data.Dataset.from_tensor_slices(
-        {
-            "image": rng.integers(0, 256, (2, 40, 48, 3), dtype=np.uint8),
-            "label": rng.integers(0, num_classes, (2, 40, 48), dtype=np.uint8),
-        }
-    )
-    return datasets.eval_pipeline(raw, (48, 40), True)
-
-
-@case("nonfinite", "nan_weights_evaluate_dataset", "clear_error")
-def nan_weights_evaluate_dataset(c):
-    from keras_memseg.evaluation import evaluate_dataset
-
-    model, path = nan_weight_model()
-    c.call(f"keras_memseg.evaluation.evaluate_dataset(model, ds, 3) with NaN in {path}")
-    return lib_error(lambda: evaluate_dataset(model, _eval_ds(), 3, verbose=False), ["NaN"])
-
-
-@case("nonfinite", "nan_weights_export_saved_model", "clear_error")
-def nan_weights_export_saved_model(c):
-    from keras_memseg.export import export_saved_model
-
-    model, path = nan_weight_model()
-    c.call(
-        f"keras_memseg.export.export_saved_model(model, '$CASE/saved_models') with NaN in {path}"
-    )
-    result = lib_error(lambda: export_saved_model(model, str(c.dir / "saved_models")), ["NaN"])
-    written = sorted(str(p.relative_to(c.dir)) for p in c.dir.rglob("*"))
-    if written:
-        result.deviations.append(f"files written: {written[:5]}")
-    return result
-
-
-def _nan_keras_file(c):
-    model, path = nan_weight_model()
-    target = c.dir / "nan.keras"
-    model.save(str(target))
-    return target, path
-
-
-@case("nonfinite", "nan_weights_predict_cli", "clear_error")
-def nan_weights_predict_cli(c):
-    model_path, _ = _nan_keras_file(c)
-    _write_image(c.dir / "street.png", 48, 64)
-    proc = c.run(
-        [
-            "-m",
-            "keras_memseg.predict",
-            "--model",
-            model_path,
-            c.dir / "street.png",
-            "--out",
-            c.dir / "out",
-        ]
-    )
-    result = cli_error(proc.returncode, proc.stdout, proc.stderr, ["NaN"], expect_rc=2)
-    outputs = sorted(p.name for p in (c.dir / "out").rglob("*")) if (c.dir / "out").exists() else []
-    if outputs:
-        result.deviations.append(f"outputs written: {outputs}")
-    return result
-
-
-@case("nonfinite", "nan_weights_evaluate_cli", "clear_error")
-def nan_weights_evaluate_cli(c):
-    # 11 classes: a 3-class model on the 11-class sample would stop at the class count.
-    model, _ = nan_weight_model(num_classes=11)
-    model_path = c.dir / "nan.keras"
-    model.save(str(model_path))
-    proc = c.run([EVALUATE, f"--model={model_path}", "--dataset=sample", EVAL_EXAMPLES])
-    return cli_error(proc.returncode, proc.stdout, proc.stderr, ["NaN"], expect_rc=2)
-
-
-@case("nonfinite", "nan_weights_export_cli", "clear_error")
-def nan_weights_export_cli(c):
-    model_path, _ = _nan_keras_file(c)
-    proc = c.run(
-        [
-            "-m",
-            "keras_memseg.export",
-            "--checkpoint",
-            model_path,
-            "--format",
-            "saved_model",
-            "--output",
-            c.dir / "saved_models",
-            "--input_size",
-            "32,32",
-        ]
-    )
-    result = cli_error(proc.returncode, proc.stdout, proc.stderr, ["NaN"])
-    if (c.dir / "saved_models" / "memseg" / "1").exists():
-        result.deviations.append("a version folder was written")
-    return result
-
-
-def _nonfinite_dataset(c, value):
+def nonfinite_pipeline(c, value):
+    """`train_pipeline` on float images with a non-finite pixel: an error naming NaN
+    (not the pixels cast to uint8 and trained on)."""
     import numpy as np
     import tensorflow as tf
 
@@ -797,45 +693,139 @@ def _nonfinite_dataset(c, value):
     return result
 
 
-@case("nonfinite", "nan_pixels_train_pipeline", "clear_error")
-def nan_pixels_train_pipeline(c):
-    return _nonfinite_dataset(c, float("nan"))
+def serving_call(c, signature, names, make_input):
+    """A signature of the exported tiny model called with a bad request (`make_input(c)`):
+    an exception naming `names`."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(c.probe.fixtures.saved_model()))
+    kwargs = make_input(c)
+    shown = {k: f"{v.dtype.name} {tuple(v.shape)}" for k, v in kwargs.items()}
+    c.call(f"tf.saved_model.load('saved_models/memseg/1').signatures['{signature}'](**{shown})")
+    return lib_error(lambda: loaded.signatures[signature](**kwargs), names)
 
 
-@case("nonfinite", "inf_pixels_train_pipeline", "clear_error")
-def inf_pixels_train_pipeline(c):
-    return _nonfinite_dataset(c, float("inf"))
+def constructor(c, kwargs, names):
+    """`MemorySegmenter(...)` with a bad argument: an exception naming `names`."""
+    from keras_memseg.backbones import DilatedResNetBackbone
+    from keras_memseg.models import MemorySegmenter
 
-
-# 2. resume ----------------------------------------------------------------------------
-def _lost_or_none(diff, what):
-    if diff["missing"] or diff["changed"]:
-        return Result(
-            "lost",
-            f"{what}: files deleted {diff['missing'][:5]}, changed {diff['changed'][:5]}",
-            details={"diff": diff},
-        )
-    return None
-
-
-@case("resume", "other_architecture_refused", "ok")
-def other_architecture_refused(c):
-    run = c.probe.fixtures.copy_run(c)
-    before = snapshot(run)
-    proc = c.run(_train_args(run, "--feats_channels=24"))
-    diff = compare(before, snapshot(run))
-    lost = _lost_or_none(diff, "the refused resume touched the first run")
-    if lost:
-        return lost
-    result = cli_error(
-        proc.returncode, proc.stdout, proc.stderr, ["feats_channels: 16 -> 24"], expect_rc=2
+    arguments = {
+        "num_classes": 5,
+        "feats_channels": 16,
+        "transform_channels": 8,
+        "aux_channels": 8,
+        **kwargs,
+    }
+    c.call(
+        "MemorySegmenter(DilatedResNetBackbone(depth=18, base_channels=8), "
+        + ", ".join(f"{k}={v!r}" for k, v in arguments.items())
+        + ")"
     )
-    result.details = {"diff": diff}
-    if result.status == "clear_error":
-        result.status = "ok"
-        result.why += f"; all {len(before)} files byte-identical"
-    if diff["touched"] or diff["added"]:
-        result.deviations.append(f"touched {diff['touched'][:5]}, added {diff['added'][:5]}")
+    return lib_error(
+        lambda: MemorySegmenter(DilatedResNetBackbone(depth=18, base_channels=8), **arguments),
+        names,
+    )
+
+
+def bad_labels_fit(c, description, make_labels, names, after_fit=False):
+    """`fit` on bad labels: a clear error, and the failed step leaves the memory as it was.
+
+    `after_fit`: the model was fit once on good labels before, so Keras' train function
+    exists and retraces with relaxed shapes (`reduce_retracing`) for the new labels."""
+    x, y = tiny_batch()
+    labels = make_labels(y)
+    model = trained_tiny_model() if after_fit else built_tiny_model()
+    c.call(
+        f"model.fit(x, y) with {description}: y {labels.dtype} {labels.shape}"
+        + (" (after one fit on good labels)" if after_fit else " (a new compiled model)")
+    )
+    weights, optimizer = _state(model)
+    result = lib_error(lambda: model.fit(x, labels, epochs=1, batch_size=2, verbose=0), names)
+    after_w, after_o = _state(model)
+    changed = _changed(weights, after_w) + _changed(optimizer, after_o)
+    statistics = [k for k in changed if k.endswith(("moving_mean", "moving_variance"))]
+    others = [k for k in changed if k not in statistics]
+    result.details = {
+        "changed_variables": len(changed),
+        "changed_bn_statistics": len(statistics),
+        "changed_others": others[:20],
+        "changed_examples": changed[:8],
+    }
+    if changed and result.status != "silent":
+        memory = [k for k in changed if k.split("/")[-1] == "memory"]
+        note = (
+            f"the failed step changed {len(changed)} variables: {len(statistics)} BN "
+            f"moving statistics" + (f" and {others[:5]}" if others else "")
+        )
+        if memory:
+            result = Result(
+                "silent",
+                f"{note}, the feature memory {memory} included, "
+                f"i.e. it was updated from the bad labels; the error: {result.why}",
+                details=result.details,
+            )
+        else:
+            result.deviations.append(note)
+    return result
+
+
+def same_scores(c, model, what):
+    """recipes/evaluate.py on another form of the tiny run's model (`model(c)`): the
+    scores of the run's model.keras, exactly."""
+    output = c.dir / "report.json"
+    proc = c.run(
+        [EVALUATE, f"--model={model(c)}", "--dataset=sample", EVAL_EXAMPLES, f"--output={output}"]
+    )
+    reference = c.probe.fixtures.reference_eval()
+    if _failed(proc):
+        return _cli(proc, [what])
+    report = json.loads(output.read_text())
+    keys = ("aAcc", "mIoU", "mAcc", "num_images")
+    got = {k: report.get(k) for k in keys}
+    want = {k: reference.get(k) for k in keys}
+    details = {"scores": got, "model_keras_scores": want}
+    if got != want:
+        return Result(
+            "silent", f"{what} scores {got}, the run's model.keras {want}", details=details
+        )
+    return Result(
+        "ok", f"evaluates; scores identical to the run's model.keras ({got})", details=details
+    )
+
+
+# -- runners of the cases that are a scenario of their own --------------------------------
+def diverging_run(c):
+    """Training at learning rate 1e12: stopped with a message, and every backup and
+    checkpoint left behind is finite and readable."""
+    from keras_memseg.training.callbacks import verify_weights_file
+
+    run = c.dir / "run"
+    proc = c.run(
+        _train_args(run, "--learning_rate=1e12", "--max_nonfinite_batches=2", "--max_steps=12")
+    )
+    files = sorted(run.rglob("*.weights.h5")) if run.exists() else []
+    bad = [str(p.relative_to(run)) for p in files if not verify_weights_file(str(p))]
+    details = {
+        "weights_files": [str(p.relative_to(run)) for p in files],
+        "not_finite_or_unreadable": bad,
+    }
+    if bad:
+        return Result(
+            "lost", f"backup/checkpoint files not finite or unreadable: {bad}", details=details
+        )
+    if proc.returncode == 0:
+        model = run / "model.keras"
+        return Result(
+            "silent",
+            f"exit 0 after training at learning rate 1e12 (model.keras written: {model.exists()})",
+            details=details,
+        )
+    result = _cli(proc, ["NaN/inf", "learning_rate"])
+    result.details = details
+    if not files:
+        result.deviations.append("no backup or checkpoint was written at all")
+    result.why += f"; {len(files)} backup/checkpoint files, all finite"
     return result
 
 
@@ -855,12 +845,12 @@ def _steps_in(run):
     return backups, checkpoints
 
 
-@case("resume", "same_flags_resume", "ok")
 def same_flags_resume(c):
+    """The same command again on a finished run: resumes at its end, trains nothing."""
     run = c.probe.fixtures.copy_run(c)
     proc = c.run(_train_args(run))
-    if TRACEBACK in proc.stdout + proc.stderr or proc.returncode != 0:
-        return cli_error(proc.returncode, proc.stdout, proc.stderr, ["resumed"])
+    if _failed(proc):
+        return _cli(proc, ["resumed"])
     line, step = _resumed_line(proc.stdout), _eval_step(run)
     backups, checkpoints = _steps_in(run)
     details = {
@@ -889,7 +879,9 @@ def same_flags_resume(c):
     )
 
 
-def _resume_from_checkpoint(c, corrupt_checkpoint):
+def resume_from_checkpoint(c, corrupt_checkpoint):
+    """Truncated backups (and the newest checkpoint): the rerun resumes from the newest
+    good checkpoint, deletes no good one, and ends at step 2."""
     run = c.probe.fixtures.copy_run(c)
     corrupted = [p for p in sorted((run / "backup").glob("step-*/state.weights.h5"))]
     if corrupt_checkpoint:
@@ -900,15 +892,14 @@ def _resume_from_checkpoint(c, corrupt_checkpoint):
     want = f"ckpt-{want_step:07d}.weights.h5"
     before = snapshot(run)
     proc = c.run(_train_args(run))
-    after = snapshot(run)
-    diff = compare(before, after)
+    diff = compare(before, snapshot(run))
     # A corrupted file may be replaced by a new good one of the same step; a good
     # checkpoint must survive.
     gone = [k for k in diff["missing"] if not k.startswith("backup/")]
     if gone:
         return Result("lost", f"deleted {gone}", details={"diff": diff})
-    if TRACEBACK in proc.stdout + proc.stderr or proc.returncode != 0:
-        return cli_error(proc.returncode, proc.stdout, proc.stderr, ["resumed"])
+    if _failed(proc):
+        return _cli(proc, ["resumed"])
     line, step = _resumed_line(proc.stdout), _eval_step(run)
     details = {
         "resumed_line": line,
@@ -929,43 +920,23 @@ def _resume_from_checkpoint(c, corrupt_checkpoint):
     return Result("ok", f"{line}; ended at step 2 (eval.json)", details=details)
 
 
-@case("resume", "backups_corrupted_resume_from_checkpoint", "ok")
-def backups_corrupted(c):
-    return _resume_from_checkpoint(c, corrupt_checkpoint=False)
-
-
-@case("resume", "backups_and_newest_checkpoint_corrupted", "ok")
-def backups_and_newest_checkpoint_corrupted(c):
-    return _resume_from_checkpoint(c, corrupt_checkpoint=True)
-
-
-@case("resume", "everything_corrupted", "clear_error")
-def everything_corrupted(c):
+def _all_weights_corrupted(c):
     run = c.probe.fixtures.copy_run(c)
-    for path in list((run / "backup").glob("step-*/state.weights.h5")) + list(
-        (run / "checkpoints").glob("ckpt-*.weights.h5")
-    ):
+    for path in [*(run / "backup").glob("step-*/state.weights.h5")]:
         _truncate_half(path)
-    before = snapshot(run)
-    proc = c.run(_train_args(run))
-    diff = compare(before, snapshot(run))
-    lost = _lost_or_none(diff, "files of the run")
-    if lost:
-        return lost
-    result = cli_error(proc.returncode, proc.stdout, proc.stderr, ["backup", "checkpoint"])
-    result.details = {"diff": diff}
-    result.why += f"; nothing deleted ({len(before)} files byte-identical)"
-    return result
+    for path in [*(run / "checkpoints").glob("ckpt-*.weights.h5")]:
+        _truncate_half(path)
+    return run
 
 
-@case("resume", "keep_checkpoints_0_keeps_all", "ok")
 def keep_checkpoints_0(c):
+    """--keep_checkpoints=0 keeps every checkpoint, each readable."""
     from keras_memseg.training.callbacks import verify_weights_file
 
     run = c.dir / "run"
     proc = c.run(_train_args(run, "--keep_checkpoints=0", "--max_steps=4"))
     if proc.returncode != 0:
-        return cli_error(proc.returncode, proc.stdout, proc.stderr, ["keep_checkpoints"])
+        return _cli(proc, ["keep_checkpoints"])
     _, checkpoints = _steps_in(run)
     want = [f"ckpt-{s:07d}.weights.h5" for s in range(1, 5)]
     readable = [n for n in checkpoints if verify_weights_file(str(run / "checkpoints" / n))]
@@ -974,15 +945,18 @@ def keep_checkpoints_0(c):
     return Result("ok", f"all 4 checkpoints kept and readable: {checkpoints}")
 
 
-@case("resume", "killed_run_resumes_exactly", "ok")
 def killed_run_resumes_exactly(c):
+    """A run killed with SIGKILL after its second backup, rerun: its step-6 backup equals
+    an uninterrupted run's (weights, memory, optimizer), and so does its aAcc."""
     import numpy as np
+
+    from keras_memseg.training.callbacks import weights_file_arrays
 
     extra = ["--max_steps=6", "--dropout=0.1"]
     full = c.dir / "full"
     proc = c.run(_train_args(full, *extra))
     if proc.returncode != 0:
-        return cli_error(proc.returncode, proc.stdout, proc.stderr, ["uninterrupted"])
+        return _cli(proc, ["uninterrupted"])
     killed = c.dir / "killed"
     process = c.start(_train_args(killed, *extra))
     marker = killed / "backup" / "step-00000002"
@@ -991,7 +965,7 @@ def killed_run_resumes_exactly(c):
         time.sleep(0.1)
     if process.poll() is None:
         os.kill(process.pid, signal.SIGKILL)  # like kill -9: no cleanup at all
-    rc, _, _ = c.finish(process, note="SIGKILL once backup/step-00000002 exists")
+    rc = c.finish(process, note="SIGKILL once backup/step-00000002 exists").returncode
     at_kill = _steps_in(killed)
     if rc != -signal.SIGKILL:
         return Result(
@@ -999,10 +973,8 @@ def killed_run_resumes_exactly(c):
         )
     resumed = c.run(_train_args(killed, *extra))
     if resumed.returncode != 0:
-        return cli_error(resumed.returncode, resumed.stdout, resumed.stderr, ["resumed"])
+        return _cli(resumed, ["resumed"])
     line = _resumed_line(resumed.stdout)
-    from keras_memseg.training.callbacks import weights_file_arrays
-
     a = weights_file_arrays(full / "backup" / "step-00000006" / "state.weights.h5")
     b_path = killed / "backup" / "step-00000006" / "state.weights.h5"
     details = {"resumed_line": line, "at_kill": at_kill, "arrays": len(a)}
@@ -1043,9 +1015,9 @@ def killed_run_resumes_exactly(c):
     )
 
 
-# 3. lock ------------------------------------------------------------------------------
-@case("lock", "second_run_same_folder", "ok")
 def second_run_same_folder(c):
+    """A second training command on a folder a first one is training in: refused while
+    the first runs, and the first completes with its own files."""
     run = c.dir / "run"
     first = c.start(_train_args(run, "--max_steps=4"))
     time.sleep(1.5)
@@ -1053,10 +1025,12 @@ def second_run_same_folder(c):
     # rewrite config.json and eval.json with max_eval_examples=1.
     second = c.start(_train_args(run, "--max_steps=4", "--max_eval_examples=1"))
     began = time.perf_counter()
-    rc2, out2, err2 = c.finish(second, note="started 1.5 s after the first")
+    second_done = c.finish(second, note="started 1.5 s after the first")
+    rc2, err2 = second_done.returncode, second_done.stderr
     second_seconds = time.perf_counter() - began
     first_running = first.poll() is None
-    rc1, out1, err1 = c.finish(first)
+    first_done = c.finish(first)
+    rc1, err1 = first_done.returncode, first_done.stderr
     details = {
         "first_pid": first.pid,
         "second_exit": rc2,
@@ -1091,7 +1065,7 @@ def second_run_same_folder(c):
             f"the first run failed (exit {rc1}): {_tail(err1, 1)}",
             details=details,
         )
-    result = cli_error(rc2, out2, err2, [f"pid {first.pid}"], expect_rc=2)
+    result = _cli(second_done, [f"pid {first.pid}"], expect_rc=2)
     result.details = details
     if result.status == "clear_error":
         result.status = "ok"
@@ -1105,149 +1079,6 @@ def second_run_same_folder(c):
     return result
 
 
-# 4. evaluate (recipes/evaluate.py) ----------------------------------------------------
-def _evaluate(c, model, *extra):
-    return c.run([EVALUATE, f"--model={model}", *extra])
-
-
-@case("evaluate", "model_with_other_class_count", "clear_error")
-def model_with_other_class_count(c):
-    model = tiny_model(5)
-    import numpy as np
-
-    model(np.zeros((1, 32, 32, 3), "float32"))
-    path = c.dir / "five_classes.keras"
-    model.save(str(path))
-    proc = _evaluate(c, path, "--dataset=sample", EVAL_EXAMPLES)
-    return cli_error(proc.returncode, proc.stdout, proc.stderr, ["5 classes", "11"], expect_rc=2)
-
-
-@case("evaluate", "model_is_a_text_file", "clear_error")
-def model_is_a_text_file(c):
-    path = c.probe.fixtures.text_file(c)
-    proc = _evaluate(c, path, "--dataset=sample")
-    return cli_error(proc.returncode, proc.stdout, proc.stderr, [path.name], expect_rc=2)
-
-
-@case("evaluate", "model_missing", "clear_error")
-def model_missing(c):
-    proc = _evaluate(c, c.dir / "missing.keras", "--dataset=sample")
-    return cli_error(proc.returncode, proc.stdout, proc.stderr, ["missing.keras"], expect_rc=2)
-
-
-@case("evaluate", "model_empty_folder", "clear_error")
-def model_empty_folder(c):
-    folder = c.dir / "empty"
-    folder.mkdir()
-    proc = _evaluate(c, folder, "--dataset=sample")
-    return cli_error(proc.returncode, proc.stdout, proc.stderr, [str(folder)], expect_rc=2)
-
-
-def _same_scores(c, proc, output, what):
-    reference = c.probe.fixtures.reference_eval()
-    if TRACEBACK in proc.stdout + proc.stderr or proc.returncode != 0:
-        return cli_error(proc.returncode, proc.stdout, proc.stderr, [what])
-    report = json.loads(output.read_text())
-    keys = ("aAcc", "mIoU", "mAcc", "num_images")
-    got = {k: report.get(k) for k in keys}
-    want = {k: reference.get(k) for k in keys}
-    details = {"scores": got, "model_keras_scores": want}
-    if got != want:
-        return Result(
-            "silent", f"{what} scores {got}, the run's model.keras {want}", details=details
-        )
-    return Result(
-        "ok", f"evaluates; scores identical to the run's model.keras ({got})", details=details
-    )
-
-
-@case("evaluate", "checkpoint_weights_file", "ok")
-def checkpoint_weights_file(c):
-    run = c.probe.fixtures.copy_run(c)
-    output = c.dir / "report.json"
-    proc = _evaluate(
-        c,
-        run / "checkpoints" / "ckpt-0000002.weights.h5",
-        "--dataset=sample",
-        EVAL_EXAMPLES,
-        f"--output={output}",
-    )
-    return _same_scores(c, proc, output, "ckpt-0000002.weights.h5")
-
-
-@case("evaluate", "preset_folder", "ok")
-def preset_folder(c):
-    import keras
-
-    import keras_memseg.models  # noqa: F401  (registers the classes)
-
-    model = keras.saving.load_model(str(c.probe.fixtures.run() / "model.keras"), compile=False)
-    preset = c.dir / "preset"
-    model.save_to_preset(str(preset))
-    c.call("keras.saving.load_model('run/model.keras').save_to_preset('$CASE/preset')")
-    output = c.dir / "report.json"
-    proc = _evaluate(c, preset, "--dataset=sample", EVAL_EXAMPLES, f"--output={output}")
-    return _same_scores(c, proc, output, "preset")
-
-
-@case("evaluate", "cityscapes_test_without_submission_dir", "clear_error")
-def cityscapes_test(c):
-    path = c.probe.fixtures.text_file(c)
-    proc = _evaluate(c, path, "--dataset=cityscapes", "--split=test")
-    return cli_error(
-        proc.returncode, proc.stdout, proc.stderr, ["test", "submission_dir"], expect_rc=2
-    )
-
-
-def _bad_eval_flag(c, flag, names):
-    # --model is a text file: an error about the flag (not the model) shows that the
-    # flags were checked before anything was loaded.
-    path = c.probe.fixtures.text_file(c)
-    proc = _evaluate(c, path, "--dataset=sample", flag)
-    result = cli_error(proc.returncode, proc.stdout, proc.stderr, names, expect_rc=2)
-    if (
-        result.status == "traceback"
-        and proc.returncode
-        and TRACEBACK not in proc.stderr
-        and path.name in proc.stderr
-    ):
-        result = Result(
-            "clear_error",
-            f"exit {proc.returncode}: {_message_line(proc.stderr, [path.name])}",
-            deviations=[
-                f"the message is about --model, not {flag}: the model "
-                "was loaded before the flags were checked"
-            ],
-        )
-    return result
-
-
-@case("evaluate", "bad_scales_zero", "clear_error")
-def bad_scales_zero(c):
-    return _bad_eval_flag(c, "--scales=0,1", ["--scales"])
-
-
-@case("evaluate", "bad_scales_text", "clear_error")
-def bad_scales_text(c):
-    return _bad_eval_flag(c, "--scales=big", ["--scales"])
-
-
-@case("evaluate", "bad_mode", "clear_error")
-def bad_mode(c):
-    return _bad_eval_flag(c, "--mode=fast", ["--mode"])
-
-
-@case("evaluate", "bad_crop_size_text", "clear_error")
-def bad_crop_size_text(c):
-    return _bad_eval_flag(c, "--crop_size=abc", ["--crop_size"])
-
-
-@case("evaluate", "bad_crop_size_zero", "clear_error")
-def bad_crop_size_zero(c):
-    return _bad_eval_flag(c, "--crop_size=0,64", ["--crop_size"])
-
-
-# 5. serving (TensorFlow) --------------------------------------------------------------
 _SERVE_BIG = r"""
 import json, resource, sys, time
 import numpy as np
@@ -1269,14 +1100,12 @@ print(json.dumps({"labels_shape": list(labels.shape),
 """
 
 
-@case("serving", "large_jpeg_bounded_memory", "ok")
 def large_jpeg(c):
-    saved = c.probe.fixtures.saved_model()
-    image = c.dir / "large.jpg"
-    _write_image(image, 3000, 4000)
-    proc = c.run(["-c", _SERVE_BIG, saved, image])
+    """A 4000x3000 JPEG sent to the SavedModel: full-size labels, bounded memory."""
+    image = _write_image(c.dir / "large.jpg", 3000, 4000)
+    proc = c.run(["-c", _SERVE_BIG, c.probe.fixtures.saved_model(), image])
     if proc.returncode != 0:
-        return cli_error(proc.returncode, proc.stdout, proc.stderr, ["labels"])
+        return _cli(proc, ["labels"])
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     details = dict(out, rss_bound_mib=SERVING_RSS_BOUND_MIB)
     if (
@@ -1305,31 +1134,17 @@ def large_jpeg(c):
     )
 
 
-@case("serving", "export_modes_under_umask_077", "ok")
 def export_modes(c):
+    """An export under umask 077: every folder 0755 and file 0644 (TF Serving runs as
+    another user)."""
     import stat
 
-    run = c.probe.fixtures.run()
     base = c.dir / "saved_models"
-    proc = c.run(
-        [
-            "-m",
-            "keras_memseg.export",
-            "--checkpoint",
-            run / "model.keras",
-            "--format",
-            "saved_model",
-            "--output",
-            base,
-            "--name",
-            "memseg",
-            "--dataset",
-            "sample",
-        ],
-        umask=0o077,
-    )
+    model = c.probe.fixtures.run() / "model.keras"
+    extra = ["--name", "memseg", "--dataset", "sample"]
+    proc = c.run(_export(model, base, "saved_model", *extra), umask=0o077)
     if proc.returncode != 0:
-        return cli_error(proc.returncode, proc.stdout, proc.stderr, ["export"])
+        return _cli(proc, ["export"])
     wrong = []
     for path in [base, base / "memseg", *sorted((base / "memseg").rglob("*"))]:
         mode = stat.S_IMODE(path.stat().st_mode)
@@ -1346,275 +1161,123 @@ def export_modes(c):
     return Result("ok", f"under umask 077 all {count + 2} folders/files are 0755/0644")
 
 
-def _serving_call(c, signature, names, make_input):
-    import tensorflow as tf
-
-    saved = c.probe.fixtures.saved_model()
-    loaded = tf.saved_model.load(str(saved))
-    kwargs = make_input()
-    shown = {k: f"{v.dtype.name} {tuple(v.shape)}" for k, v in kwargs.items()}
-    c.call(f"tf.saved_model.load('saved_models/memseg/1').signatures['{signature}'](**{shown})")
-    return lib_error(lambda: loaded.signatures[signature](**kwargs), names)
+# -- what the table's rows need: bad inputs, models, commands ----------------------------
+def _nan_model_file(c, num_classes=3):
+    """$CASE/nan.keras: a tiny model with a NaN weight (`nan_weight_model`)."""
+    model, _ = nan_weight_model(num_classes)
+    model.save(str(c.dir / "nan.keras"))
+    return c.dir / "nan.keras"
 
 
-@case("serving", "empty_batch", "clear_error")
-def empty_batch(c):
-    import tensorflow as tf
-
-    return _serving_call(
-        c,
-        "serving_image_bytes",
-        ["empty batch"],
-        lambda: {"image_bytes": tf.constant([], tf.string)},
-    )
+def _train_flag(flag):
+    """The tiny training command with `flag` (its run folder $CASE/run)."""
+    return lambda c: _train_args(c.dir / "run", flag)
 
 
-@case("serving", "empty_batch_images", "clear_error")
-def empty_batch_images(c):
-    import tensorflow as tf
-
-    return _serving_call(
-        c, "serving_default", ["empty batch"], lambda: {"images": tf.zeros((0, 32, 32, 3))}
-    )
+def _evaluate(model, *extra):
+    """recipes/evaluate.py on `model(c)` with `extra` flags."""
+    return lambda c: [EVALUATE, f"--model={model(c)}", *extra]
 
 
-@case("serving", "not_a_tf_example", "clear_error")
-def not_a_tf_example(c):
-    import tensorflow as tf
-
-    return _serving_call(
-        c,
-        "serving_tf_example",
-        ["examples[0]", "tf.Example"],
-        lambda: {"examples": tf.constant([b"this is not a tf.Example"])},
-    )
-
-
-@case("serving", "tf_example_without_image", "clear_error")
-def tf_example_without_image(c):
-    import tensorflow as tf
-
-    def make():
-        example = tf.train.Example(
-            features=tf.train.Features(
-                feature={
-                    "image/format": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"png"]))
-                }
-            )
-        )
-        return {"examples": tf.constant([example.SerializeToString()])}
-
-    return _serving_call(c, "serving_tf_example", ["image/encoded"], make)
-
-
-@case("serving", "nan_pixels", "clear_error")
-def nan_pixels(c):
+def _five_class_model(c):
     import numpy as np
-    import tensorflow as tf
 
-    def make():
-        images = np.full((1, 32, 32, 3), 128, "float32")
-        images[0, 4, 4, 1] = np.nan
-        return {"images": tf.constant(images)}
-
-    return _serving_call(c, "serving_default", ["NaN"], make)
+    model = tiny_model(5)
+    model(np.zeros((1, 32, 32, 3), "float32"))
+    path = c.dir / "five_classes.keras"
+    model.save(str(path))
+    return path
 
 
-@case("serving", "image_above_max_input_pixels", "clear_error")
-def image_above_max_input_pixels(c):
-    import tensorflow as tf
-
-    image = c.dir / "huge.jpg"
-    _write_image(image, 5000, 5000)  # 25 Mpx > the export's 20 Mpx limit
-    return _serving_call(
-        c,
-        "serving_image_bytes",
-        ["max_input_pixels"],
-        lambda: {"image_bytes": tf.constant([image.read_bytes()])},
-    )
+def _empty_folder(c):
+    (c.dir / "empty").mkdir()
+    return c.dir / "empty"
 
 
-@case("serving", "tflite_onto_existing_file", "ok")
-def tflite_onto_existing_file(c):
-    run = c.probe.fixtures.run()
-    target = c.dir / "model.tflite"
-    target.write_bytes(b"a previous TFLite export")
-    before = snapshot(c.dir)
-    proc = c.run(
-        [
-            "-m",
-            "keras_memseg.export",
-            "--checkpoint",
-            run / "model.keras",
-            "--format",
-            "tflite",
-            "--output",
-            target,
-            "--input_size",
-            "64,64",
-        ]
-    )
-    diff = compare(before, snapshot(c.dir))
-    lost = _lost_or_none(diff, "the existing .tflite")
-    if lost:
-        return lost
-    result = cli_error(proc.returncode, proc.stdout, proc.stderr, ["--overwrite"], expect_rc=2)
-    if result.status == "clear_error":
-        result.status = "ok"
-        result.why += "; the file is byte-identical"
-    if diff["touched"]:
-        result.deviations.append(f"mtime changed: {diff['touched']}")
-    return result
+def _text_file(c):
+    return c.probe.fixtures.text_file(c)
 
 
-@case("serving", "saved_model_onto_existing_version", "ok")
-def saved_model_onto_existing_version(c):
-    run = c.probe.fixtures.run()
+def _preset(c):
+    import keras
+
+    import keras_memseg.models  # noqa: F401  (registers the classes)
+
+    model = keras.saving.load_model(str(c.probe.fixtures.run() / "model.keras"), compile=False)
+    preset = c.dir / "preset"
+    model.save_to_preset(str(preset))
+    c.call("keras.saving.load_model('run/model.keras').save_to_preset('$CASE/preset')")
+    return preset
+
+
+def _existing_tflite(c):
+    (c.dir / "model.tflite").write_bytes(b"a previous TFLite export")
+    return c.dir
+
+
+def _existing_version(c):
     base = c.dir / "saved_models"
     shutil.copytree(c.probe.fixtures.saved_model(), base / "memseg" / "1")
-    before = snapshot(base)
-    proc = c.run(
-        [
-            "-m",
-            "keras_memseg.export",
-            "--checkpoint",
-            run / "model.keras",
-            "--format",
-            "saved_model",
-            "--output",
-            base,
-            "--name",
-            "memseg",
-            "--version",
-            "1",
-            "--dataset",
-            "sample",
-        ]
-    )
-    diff = compare(before, snapshot(base))
-    lost = _lost_or_none(diff, "the existing version 1")
-    if lost:
-        return lost
-    result = cli_error(proc.returncode, proc.stdout, proc.stderr, ["--overwrite"], expect_rc=2)
-    if result.status == "clear_error":
-        result.status = "ok"
-        result.why += "; version 1 byte-identical"
-    leftovers = [p.name for p in (base / "memseg").iterdir() if p.name != "1"]
-    if leftovers:
-        result.deviations.append(f"left in saved_models/memseg: {leftovers}")
-    return result
+    return base
 
 
-# 6. validation ------------------------------------------------------------------------
-_BAD_TRAIN_FLAGS = {
-    "eval_scales_zero": ("--eval_scales=0,1", "eval_scales"),
-    "eval_mode_fast": ("--eval_mode=fast", "eval_mode"),
-    "max_steps_negative": ("--max_steps=-5", "max_steps"),
-    "eval_every_negative": ("--eval_every=-1", "eval_every"),
-    "crop_size_text": ("--crop_size=abc", "crop_size"),
-    "crop_size_zero": ("--crop_size=0,64", "crop_size"),
-    "global_batch_size_zero": ("--global_batch_size=0", "global_batch_size"),
-    "dataset_voc": ("--dataset=voc", "dataset"),
-    "backbone_resnet49": ("--backbone=resnet49", "backbone"),
-}
+def _copy_run(c):
+    return c.probe.fixtures.copy_run(c)
 
 
-def _register_flag_case(name, flag, field):
-    @case("validation", f"flag_{name}", "clear_error")
-    def flag_case(c):
-        return _refused_flag(c, flag, [f"--{field}"])
-
-    flag_case.__name__ = f"flag_{name}"
+def _leftovers(c, base):
+    left = [p.name for p in (base / "memseg").iterdir() if p.name != "1"]
+    return [f"left in saved_models/memseg: {left}"] if left else []
 
 
-for _name, (_flag, _field) in _BAD_TRAIN_FLAGS.items():
-    _register_flag_case(_name, _flag, _field)
+def _onto_version_1(c, base):
+    extra = ["--name", "memseg", "--version", "1", "--dataset", "sample"]
+    return _export(c.probe.fixtures.run() / "model.keras", base, "saved_model", *extra)
 
 
-def _constructor(c, kwargs, names):
-    from keras_memseg.backbones import DilatedResNetBackbone
-    from keras_memseg.models import MemorySegmenter
+def _nan_export_saved_model(model, c):
+    from keras_memseg.export import export_saved_model
 
-    arguments = {
-        "num_classes": 5,
-        "feats_channels": 16,
-        "transform_channels": 8,
-        "aux_channels": 8,
-        **kwargs,
-    }
-    c.call(
-        "MemorySegmenter(DilatedResNetBackbone(depth=18, base_channels=8), "
-        + ", ".join(f"{k}={v!r}" for k, v in arguments.items())
-        + ")"
-    )
-    return lib_error(
-        lambda: MemorySegmenter(DilatedResNetBackbone(depth=18, base_channels=8), **arguments),
-        names,
-    )
+    return export_saved_model(model, str(c.dir / "saved_models"))
 
 
-@case("validation", "constructor_num_classes_2.7", "clear_error")
-def constructor_num_classes(c):
-    return _constructor(c, {"num_classes": 2.7}, ["num_classes", "2.7"])
+def _nan_evaluate_dataset(model, c):
+    from keras_memseg.evaluation import evaluate_dataset
+
+    return evaluate_dataset(model, _eval_ds(), 3, verbose=False)
 
 
-@case("validation", "constructor_ignore_class_3_of_5", "clear_error")
-def constructor_ignore_class(c):
-    return _constructor(c, {"ignore_class": 3}, ["ignore_class"])
-
-
-@case("validation", "constructor_feats_channels_0", "clear_error")
-def constructor_feats_channels(c):
-    return _constructor(c, {"feats_channels": 0}, ["feats_channels"])
-
-
-def _bad_labels_fit(c, description, make_labels, names, after_fit=False):
-    """`fit` on bad labels: a clear error, and the failed step leaves the memory as it was.
-
-    `after_fit`: the model was fit once on good labels before, so Keras' train function
-    exists and retraces with relaxed shapes (`reduce_retracing`) for the new labels."""
+def np_zeros(shape):
     import numpy as np
 
-    x, y = tiny_batch()
-    labels = make_labels(y)
-    if after_fit:
-        model = trained_tiny_model()
-    else:
-        model = tiny_model()
-        model(np.zeros((1, 32, 32, 3), "float32"))  # built, never trained
-        model.compile()
-    c.call(
-        f"model.fit(x, y) with {description}: y {labels.dtype} {labels.shape}"
-        + (" (after one fit on good labels)" if after_fit else " (a new compiled model)")
-    )
-    weights, optimizer = _state(model)
-    result = lib_error(lambda: model.fit(x, labels, epochs=1, batch_size=2, verbose=0), names)
-    after_w, after_o = _state(model)
-    changed = _changed(weights, after_w) + _changed(optimizer, after_o)
-    statistics = [k for k in changed if k.endswith(("moving_mean", "moving_variance"))]
-    others = [k for k in changed if k not in statistics]
-    result.details = {
-        "changed_variables": len(changed),
-        "changed_bn_statistics": len(statistics),
-        "changed_others": others[:20],
-        "changed_examples": changed[:8],
+    return np.zeros(shape, "float32")
+
+
+def _tf_example(feature):
+    import tensorflow as tf
+
+    features = {
+        key: tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+        for key, value in feature.items()
     }
-    if changed and result.status != "silent":
-        memory = [k for k in changed if k.split("/")[-1] == "memory"]
-        note = (
-            f"the failed step changed {len(changed)} variables: {len(statistics)} BN "
-            f"moving statistics" + (f" and {others[:5]}" if others else "")
-        )
-        if memory:
-            result = Result(
-                "silent",
-                f"{note}, the feature memory {memory} included, "
-                f"i.e. it was updated from the bad labels; the error: {result.why}",
-                details=result.details,
-            )
-        else:
-            result.deviations.append(note)
-    return result
+    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+
+def _tensors(**arrays):
+    """{name: tf.constant} of the given arrays (a request); `None`: an empty string batch."""
+    import tensorflow as tf
+
+    return {
+        k: tf.constant([], tf.string) if v is None else tf.constant(v) for k, v in arrays.items()
+    }
+
+
+def _nan_images(c):
+    import numpy as np
+
+    images = np.full((1, 32, 32, 3), 128, "float32")
+    images[0, 4, 4, 1] = np.nan
+    return _tensors(images=images)
 
 
 def _rgb(y):
@@ -1629,46 +1292,183 @@ def _out_of_range(y):
     return y
 
 
-@case("validation", "fit_float_labels", "clear_error")
-def fit_float_labels(c):
-    return _bad_labels_fit(
-        c, "float labels", lambda y: y.astype("float32") + 0.5, ["labels", "float"]
-    )
+# -- the cases --------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """One row of the table: `run(case, **args)` returns the case's `Result`."""
+
+    group: str
+    name: str
+    expected: str
+    broken: str
+    run: object
+    args: dict = dataclasses.field(default_factory=dict)
 
 
-@case("validation", "fit_rgb_labels", "clear_error")
-def fit_rgb_labels(c):
-    return _bad_labels_fit(c, "RGB colour labels", _rgb, ["labels", "(2, 32, 32, 3)"])
+def _row(group, name, expected, broken, run, **args):
+    return Spec(group, name, expected, broken, run, args)
 
 
-@case("validation", "fit_labels_other_size", "clear_error")
-def fit_labels_other_size(c):
-    return _bad_labels_fit(
-        c, "labels of another size", lambda y: y[:, :16, :24], ["labels", "(16, 24)"]
-    )
-
-
-@case("validation", "fit_labels_out_of_range", "clear_error")
-def fit_labels_out_of_range(c):
-    return _bad_labels_fit(c, "a label 7 (3 classes)", _out_of_range, ["label", "[0, 3)"])
-
-
-@case("validation", "fit_rgb_labels_after_a_fit", "clear_error")
-def fit_rgb_labels_after_a_fit(c):
-    return _bad_labels_fit(
-        c, "RGB colour labels", _rgb, ["labels", "(2, 32, 32, 3)"], after_fit=True
-    )
-
-
-@case("validation", "fit_labels_other_size_after_a_fit", "clear_error")
-def fit_labels_other_size_after_a_fit(c):
-    return _bad_labels_fit(
-        c,
-        "labels of another size",
-        lambda y: y[:, :16, :24],
-        ["labels", "(16, 24)"],
-        after_fit=True,
-    )
+_CHECKPOINT = "checkpoints/ckpt-0000002.weights.h5"
+_EVAL_SAMPLE = ["--dataset=sample", EVAL_EXAMPLES]
+BAD_TRAIN_FLAGS = {  # case name: (flag, what the message must name)
+    "eval_scales_zero": ("--eval_scales=0,1", "--eval_scales"),
+    "eval_mode_fast": ("--eval_mode=fast", "--eval_mode"),
+    "max_steps_negative": ("--max_steps=-5", "--max_steps"),
+    "eval_every_negative": ("--eval_every=-1", "--eval_every"),
+    "crop_size_text": ("--crop_size=abc", "--crop_size"),
+    "crop_size_zero": ("--crop_size=0,64", "--crop_size"),
+    "global_batch_size_zero": ("--global_batch_size=0", "--global_batch_size"),
+    "dataset_voc": ("--dataset=voc", "--dataset"),
+    "backbone_resnet49": ("--backbone=resnet49", "--backbone"),
+}
+BAD_EVALUATE_FLAGS = {
+    "bad_scales_zero": "--scales=0,1",
+    "bad_scales_text": "--scales=big",
+    "bad_mode": "--mode=fast",
+    "bad_crop_size_text": "--crop_size=abc",
+    "bad_crop_size_zero": "--crop_size=0,64",
+}
+# fmt: off
+CASES = [
+    # 1. nonfinite: NaN/inf in inputs, flags and weights
+    _row("nonfinite", "nan_pixel_fit", "ok", "a NaN pixel in a training batch",
+         nonfinite_fit, value=NAN),
+    _row("nonfinite", "inf_pixel_fit", "ok", "an inf pixel in a training batch",
+         nonfinite_fit, value=INF),
+    *(_row("nonfinite", f"learning_rate_{v}_flag", "clear_error", f"--learning_rate={v}",
+           refused, command=_train_flag(f"--learning_rate={v}"), names=["learning_rate"],
+           no_output="") for v in ("nan", "inf")),
+    _row("nonfinite", "diverging_run", "clear_error", "--learning_rate=1e12", diverging_run),
+    _row("nonfinite", "nan_weights_predict", "clear_error", "a NaN weight", nan_weights_call,
+         shown="model.predict(x)", call=lambda m, c: m.predict(tiny_batch()[0], verbose=0)),
+    _row("nonfinite", "nan_weights_evaluate", "clear_error", "a NaN weight", nan_weights_call,
+         shown="model.evaluate(x, y)", call=lambda m, c: m.evaluate(*tiny_batch(), verbose=0)),
+    _row("nonfinite", "nan_weights_evaluate_dataset", "clear_error", "a NaN weight",
+         nan_weights_call, shown="keras_memseg.evaluation.evaluate_dataset(model, ds, 3)",
+         call=_nan_evaluate_dataset),
+    _row("nonfinite", "nan_weights_export_saved_model", "clear_error", "a NaN weight",
+         nan_weights_call, call=_nan_export_saved_model, writes_nothing=True,
+         shown="keras_memseg.export.export_saved_model(model, '$CASE/saved_models')"),
+    _row("nonfinite", "nan_weights_predict_cli", "clear_error", "a NaN weight in --model",
+         refused, names=["NaN"], no_output="out",
+         command=lambda c: ["-m", "keras_memseg.predict", "--model", _nan_model_file(c),
+                            _write_image(c.dir / "street.png", 48, 64), "--out", c.dir / "out"]),
+    # 11 classes: a 3-class model on the 11-class sample would stop at the class count.
+    _row("nonfinite", "nan_weights_evaluate_cli", "clear_error", "a NaN weight in --model",
+         refused, names=["NaN"],
+         command=_evaluate(lambda c: _nan_model_file(c, num_classes=11), *_EVAL_SAMPLE)),
+    _row("nonfinite", "nan_weights_export_cli", "clear_error", "a NaN weight in --checkpoint",
+         refused, names=["NaN"], expect_rc=None, no_output="saved_models",
+         command=lambda c: _export(_nan_model_file(c), c.dir / "saved_models", "saved_model",
+                                   "--input_size", "32,32")),
+    _row("nonfinite", "nan_pixels_train_pipeline", "clear_error", "NaN pixels in float images",
+         nonfinite_pipeline, value=NAN),
+    _row("nonfinite", "inf_pixels_train_pipeline", "clear_error", "inf pixels in float images",
+         nonfinite_pipeline, value=INF),
+    # 2. resume: reruns, corrupted files, kills
+    _row("resume", "other_architecture_refused", "ok", "a rerun with --feats_channels=24",
+         refused_untouched, prepare=_copy_run, kept="the first run",
+         command=lambda c, run: _train_args(run, "--feats_channels=24"),
+         names=["feats_channels: 16 -> 24"], flag=("touched", "added")),
+    _row("resume", "same_flags_resume", "ok", "a finished run rerun", same_flags_resume),
+    _row("resume", "backups_corrupted_resume_from_checkpoint", "ok", "truncated backups",
+         resume_from_checkpoint, corrupt_checkpoint=False),
+    _row("resume", "backups_and_newest_checkpoint_corrupted", "ok",
+         "truncated backups and newest checkpoint", resume_from_checkpoint,
+         corrupt_checkpoint=True),
+    _row("resume", "everything_corrupted", "clear_error", "every weights file truncated",
+         refused_untouched, prepare=_all_weights_corrupted, kept="the run",
+         command=lambda c, run: _train_args(run), names=["backup", "checkpoint"],
+         expect_rc=None, promote=False),
+    _row("resume", "keep_checkpoints_0_keeps_all", "ok", "--keep_checkpoints=0",
+         keep_checkpoints_0),
+    _row("resume", "killed_run_resumes_exactly", "ok", "kill -9 mid-run",
+         killed_run_resumes_exactly),
+    # 3. lock
+    _row("lock", "second_run_same_folder", "ok", "two runs in one folder at once",
+         second_run_same_folder),
+    # 4. evaluate (recipes/evaluate.py)
+    _row("evaluate", "model_with_other_class_count", "clear_error", "a 5-class model",
+         refused, command=_evaluate(_five_class_model, *_EVAL_SAMPLE),
+         names=["5 classes", "11"]),
+    _row("evaluate", "model_is_a_text_file", "clear_error", "--model a text file", refused,
+         command=_evaluate(_text_file, "--dataset=sample"), names=["notes.txt"]),
+    _row("evaluate", "model_missing", "clear_error", "--model missing", refused,
+         command=_evaluate(lambda c: c.dir / "missing.keras", "--dataset=sample"),
+         names=["missing.keras"]),
+    _row("evaluate", "model_empty_folder", "clear_error", "--model an empty folder", refused,
+         command=_evaluate(_empty_folder, "--dataset=sample"), names=["{case}/empty"]),
+    _row("evaluate", "checkpoint_weights_file", "ok", "--model a checkpoint", same_scores,
+         model=lambda c: _copy_run(c) / _CHECKPOINT, what="ckpt-0000002.weights.h5"),
+    _row("evaluate", "preset_folder", "ok", "--model a preset folder", same_scores,
+         model=_preset, what="preset"),
+    _row("evaluate", "cityscapes_test_without_submission_dir", "clear_error",
+         "--split=test without --submission_dir", refused,
+         command=_evaluate(_text_file, "--dataset=cityscapes", "--split=test"),
+         names=["test", "submission_dir"]),
+    *(_row("evaluate", name, "clear_error", flag, bad_evaluate_flag, flag=flag,
+           names=[flag.split("=")[0]])
+      for name, flag in BAD_EVALUATE_FLAGS.items()),
+    # 5. serving (TensorFlow)
+    _row("serving", "large_jpeg_bounded_memory", "ok", "a 4000x3000 JPEG", large_jpeg),
+    _row("serving", "export_modes_under_umask_077", "ok", "umask 077", export_modes),
+    _row("serving", "empty_batch", "clear_error", "no images", serving_call,
+         signature="serving_image_bytes", names=["empty batch"],
+         make_input=lambda c: _tensors(image_bytes=None)),
+    _row("serving", "empty_batch_images", "clear_error", "no images", serving_call,
+         signature="serving_default", names=["empty batch"],
+         make_input=lambda c: _tensors(images=np_zeros((0, 32, 32, 3)))),
+    _row("serving", "not_a_tf_example", "clear_error", "bytes that are no tf.Example",
+         serving_call, signature="serving_tf_example", names=["examples[0]", "tf.Example"],
+         make_input=lambda c: _tensors(examples=[b"this is not a tf.Example"])),
+    _row("serving", "tf_example_without_image", "clear_error", "a tf.Example with no image",
+         serving_call, signature="serving_tf_example", names=["image/encoded"],
+         make_input=lambda c: _tensors(examples=[_tf_example({"image/format": b"png"})])),
+    _row("serving", "nan_pixels", "clear_error", "a NaN pixel", serving_call,
+         signature="serving_default", names=["NaN"], make_input=_nan_images),
+    _row("serving", "image_above_max_input_pixels", "clear_error",  # 25 Mpx > 20 Mpx
+         "a 5000x5000 JPEG", serving_call, signature="serving_image_bytes",
+         names=["max_input_pixels"], make_input=lambda c: _tensors(
+             image_bytes=[_write_image(c.dir / "huge.jpg", 5000, 5000).read_bytes()])),
+    _row("serving", "tflite_onto_existing_file", "ok", "--output an existing .tflite",
+         refused_untouched, prepare=_existing_tflite, kept="the existing .tflite",
+         command=lambda c, folder: _export(c.probe.fixtures.run() / "model.keras",
+                                           folder / "model.tflite", "tflite",
+                                           "--input_size", "64,64"),
+         names=["--overwrite"], flag=("touched",)),
+    _row("serving", "saved_model_onto_existing_version", "ok", "--version of an existing one",
+         refused_untouched, prepare=_existing_version, kept="version 1",
+         command=_onto_version_1, names=["--overwrite"], check=_leftovers),
+    # 6. validation: flags, constructor arguments, labels
+    *(_row("validation", f"flag_{name}", "clear_error", flag, refused,
+           command=_train_flag(flag), names=[field], no_output="")
+      for name, (flag, field) in BAD_TRAIN_FLAGS.items()),
+    _row("validation", "constructor_num_classes_2.7", "clear_error", "num_classes=2.7",
+         constructor, kwargs={"num_classes": 2.7}, names=["num_classes", "2.7"]),
+    _row("validation", "constructor_ignore_class_3_of_5", "clear_error", "ignore_class=3",
+         constructor, kwargs={"ignore_class": 3}, names=["ignore_class"]),
+    _row("validation", "constructor_feats_channels_0", "clear_error", "feats_channels=0",
+         constructor, kwargs={"feats_channels": 0}, names=["feats_channels"]),
+    _row("validation", "fit_float_labels", "clear_error", "float labels", bad_labels_fit,
+         description="float labels", make_labels=lambda y: y.astype("float32") + 0.5,
+         names=["labels", "float"]),
+    _row("validation", "fit_rgb_labels", "clear_error", "RGB colour labels", bad_labels_fit,
+         description="RGB colour labels", make_labels=_rgb, names=["labels", "(2, 32, 32, 3)"]),
+    _row("validation", "fit_labels_other_size", "clear_error", "labels of another size",
+         bad_labels_fit, description="labels of another size",
+         make_labels=lambda y: y[:, :16, :24], names=["labels", "(16, 24)"]),
+    _row("validation", "fit_labels_out_of_range", "clear_error", "a label 7 of 3 classes",
+         bad_labels_fit, description="a label 7 (3 classes)", make_labels=_out_of_range,
+         names=["label", "[0, 3)"]),
+    _row("validation", "fit_rgb_labels_after_a_fit", "clear_error", "RGB colour labels",
+         bad_labels_fit, description="RGB colour labels", make_labels=_rgb,
+         names=["labels", "(2, 32, 32, 3)"], after_fit=True),
+    _row("validation", "fit_labels_other_size_after_a_fit", "clear_error",
+         "labels of another size", bad_labels_fit, description="labels of another size",
+         make_labels=lambda y: y[:, :16, :24], names=["labels", "(16, 24)"], after_fit=True),
+]
+# fmt: on
 
 
 # -- driver -----------------------------------------------------------------------------
@@ -1679,15 +1479,15 @@ class Probe:
         self.fixtures = Fixtures(self.root / "fixtures")
         self.fixtures.root.mkdir(parents=True)
 
-    def run_case(self, group, name, expected, fn):
-        folder = tempfile.mkdtemp(prefix=f"{group}-{name}-", dir=self.root)
-        c = Case(self, group, name, folder)
-        load = [round(v, 2) for v in os.getloadavg()]
+    def run_case(self, spec):
+        folder = tempfile.mkdtemp(prefix=f"{spec.group}-{spec.name}-", dir=self.root)
+        c = Case(self, spec.group, spec.name, folder)
+        load = _common.load_average()
         began = time.perf_counter()
         cwd = os.getcwd()
         os.chdir(folder)
         try:
-            result = fn(c)
+            result = spec.run(c, **spec.args)
         except FixtureError as error:
             result = Result("traceback", f"fixture failed: {error}")
         except Exception as error:  # noqa: BLE001 - the probe records, never stops
@@ -1702,11 +1502,11 @@ class Probe:
         if not self.keep:
             shutil.rmtree(folder, ignore_errors=True)
         return {
-            "group": group,
-            "case": name,
+            "group": spec.group,
+            "case": spec.name,
             "status": result.status,
-            "expected": expected,
-            "as_documented": result.status == expected and not result.deviations,
+            "expected": spec.expected,
+            "as_documented": result.status == spec.expected and not result.deviations,
             "why": result.why,
             "deviations": result.deviations,
             "commands": c.commands,
@@ -1751,40 +1551,34 @@ def scrub_paths(value):
 def markdown(payload):
     runs = payload.get("runs") or []
     if len(runs) > 1:  # merged with --update: each command, its cases and load
-        commands = (
-            [
-                "Commands (run in this order; a later one replaces the rows of the "
-                "cases it reran):",
-                "",
-            ]
-            + [
+        commands = [
+            "Commands (run in this order; a later one replaces the rows of the cases it reran):",
+            "",
+            *(
                 f"- `{r['command']}`: {r.get('cases', '?')} cases, {r['seconds'] / 60:.1f} min, "
                 f"load average {r['load_average']['start']} -> {r['load_average']['end']}"
                 for r in runs
-            ]
-            + [""]
-        )
+            ),
+            "",
+        ]
     else:
         commands = [f"Command: `{payload['command']}`  "]
+    hw = payload["hardware"]
     lines = [
         "# Fault probe (issue #12)",
         "",
         *commands,
-        f"Hardware: {payload['hardware'].get('cpu')}, {payload['hardware'].get('cpu_count')} "
-        f"cores, {payload['hardware'].get('memory_gib')} GiB; load average at start "
-        f"{payload['load_average']['start']}, at end {payload['load_average']['end']}; "
-        f"{payload['seconds'] / 60:.1f} min.",
+        f"Hardware: {hw.get('cpu')}, {hw.get('cpu_count')} cores, {hw.get('memory_gib')} GiB; "
+        f"load average at start {payload['load_average']['start']}, at end "
+        f"{payload['load_average']['end']}; {payload['seconds'] / 60:.1f} min.",
         "",
         "| group | tried | ok | clear error | traceback | silent | lost | as documented |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for group, row in payload["summary"].items():
         name = f"**{group}**" if group == "total" else group
-        lines.append(
-            f"| {name} | {row['tried']} | {row['ok']} | {row['clear_error']} | "
-            f"{row['traceback']} | {row['silent']} | {row['lost']} | "
-            f"{row['as_documented']} |"
-        )
+        cells = " | ".join(str(row[k]) for k in ("tried", *STATUSES, "as_documented"))
+        lines.append(f"| {name} | {cells} |")
     lines += [
         "",
         "`ok` and `clear_error` are the good outcomes; `as documented`: the "
@@ -1821,7 +1615,7 @@ def merge(previous, rows):
     in the probe's case order; `runs` lists every command that made the rows."""
     fresh = {(r["group"], r["case"]) for r in rows}
     kept = [r for r in previous.get("cases", []) if (r["group"], r["case"]) not in fresh]
-    order = {(g, n): i for i, (g, n, _, _) in enumerate(CASES)}
+    order = {(spec.group, spec.name): i for i, spec in enumerate(CASES)}
     merged = sorted(kept + rows, key=lambda r: order.get((r["group"], r["case"]), len(order)))
     runs = previous.get("runs") or [
         {k: previous[k] for k in ("command", "load_average", "seconds") if k in previous}
@@ -1830,11 +1624,9 @@ def merge(previous, rows):
 
 
 def select(only=None, names=None):
-    chosen = [entry for entry in CASES if not only or entry[0] in only]
+    chosen = [spec for spec in CASES if not only or spec.group in only]
     if names:
-        chosen = [
-            entry for entry in chosen if entry[1] in names or f"{entry[0]}/{entry[1]}" in names
-        ]
+        chosen = [s for s in chosen if s.name in names or f"{s.group}/{s.name}" in names]
     return chosen
 
 
@@ -1854,30 +1646,32 @@ def main(argv=None):
     args = parser.parse_args(argv)
     chosen = select(args.only, args.cases)
     if args.list:
-        for group, name, expected, _ in chosen:
-            print(f"{group}/{name} (expected {expected})")
+        for spec in chosen:
+            print(f"{spec.group}/{spec.name}: {spec.broken} (expected {spec.expected})")
         return 0
     if not chosen:
         parser.error("no case matches --only/--cases (see --list)")
-    info = hardware()
-    load_start = [round(v, 2) for v in os.getloadavg()]
+    record = _common.run_record("fault_probe", argv)
+    load_start = _common.load_average()
     root = tempfile.mkdtemp(prefix="fault_probe-")
     probe = Probe(root, args.keep)
     began = time.perf_counter()
     rows = []
-    for group, name, expected, fn in chosen:
-        row = probe.run_case(group, name, expected, fn)
+    for spec in chosen:
+        row = probe.run_case(spec)
         rows.append(row)
         print(
-            f"{group}/{name}: {row['status']} ({row['seconds']} s) - {row['why'][:160]}", flush=True
+            f"{spec.group}/{spec.name}: {row['status']} ({row['seconds']} s) - {row['why'][:160]}",
+            flush=True,
         )
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
     this_run = {
-        "command": " ".join(
-            ["python benchmarks/fault_probe.py", *(argv if argv is not None else sys.argv[1:])]
-        ),
-        "load_average": {"start": load_start, "end": [round(v, 2) for v in os.getloadavg()]},
+        "command": record["command"],
+        "commit": record["commit"],
+        "changed_files": record["changed_files"],
+        "date": record["date"],
+        "load_average": {"start": load_start, "end": _common.load_average()},
         "seconds": round(time.perf_counter() - began, 1),
         "cases": len(rows),
     }
@@ -1888,7 +1682,10 @@ def main(argv=None):
         runs.append(this_run)
     payload = {
         "command": " && ".join(r["command"] for r in runs),
-        "hardware": info,
+        "commit": record["commit"],
+        "changed_files": record["changed_files"],
+        "date": record["date"],
+        "hardware": record["hardware"],
         "load_average": {
             "start": runs[0]["load_average"]["start"],
             "end": runs[-1]["load_average"]["end"],
@@ -1902,8 +1699,7 @@ def main(argv=None):
     payload = scrub_paths(payload)
     if args.keep:
         payload["kept"] = root
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(payload, indent=2) + "\n")
+    _common.write_json(out, payload)
     out.with_suffix(".md").write_text(markdown(payload))
     print(markdown(payload).split("## Not as documented")[0].split("## Cases")[0])
     print(f"wrote {out} and {out.with_suffix('.md')}")

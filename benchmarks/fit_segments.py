@@ -16,7 +16,6 @@ tail between them. Writes JSON and a Markdown table beside it.
 """
 
 import argparse
-import json
 import os
 import pathlib
 import sys
@@ -74,7 +73,9 @@ def main(argv=None):
     import keras
     import numpy as np
     import tensorflow as tf
-    from _common import hardware
+    from _common import repo_path
+    from _common import run_record
+    from _common import write_json
 
     from keras_memseg.datasets import AugmentConfig
     from keras_memseg.datasets import train_pipeline
@@ -110,15 +111,14 @@ def main(argv=None):
         }
     payload = {
         "benchmark": "fit_segments",
-        "settings": {**vars(args), "steps_per_segment": steps},
-        "hardware": hardware(),
+        **run_record("fit_segments", argv),
+        "settings": {**vars(args), "out": repo_path(args.out), "steps_per_segment": steps},
         "tensorflow": tf.__version__,
         "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
         "results": results,
     }
     out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(payload, indent=2) + "\n")
+    write_json(out, payload)
     lines = [
         f"`fit` segments of {steps} steps (~{args.segment_s} s), {args.repeats} each, "
         f"crop {args.crop}, batch {args.batch_size}; tensorflow {tf.__version__}.",

@@ -1,6 +1,7 @@
 """Forward FLOPs of a Keras model, counted from its TensorFlow graph (TF backend only).
 
-    python benchmarks/flops.py [--backbone resnet50_v1c] [--size 512] [--classes 150]
+    python benchmarks/flops.py [--backbones resnet50_v1c resnet18_v1c] [--size 512]
+        [--classes 150] [--out benchmarks/results/flops.json]
 
 Traces `model(x, training=False)` at a fixed input shape into a concrete
 function and sums, over the graph's ops, 2 x multiply-accumulates of every
@@ -9,17 +10,18 @@ multiply-accumulate count is exact from the static shapes; element-wise ops,
 BN, softmax and resizes are not counted, as usual for FLOP tables). Two counts:
 "nominal" (dilated convs at their nominal output and kh*kw taps, not TF's padded
 SpaceToBatch blocks: the usual FLOP-table convention) and "computed" (the
-matmuls `MatmulConv2D` actually runs: taps that only read padding are skipped,
+matmuls the conv policy runs, `keras_memseg.layers.conv_policy`: taps that only read
+padding are skipped,
 so a DeepLabV3 ASPP at rates 12/24/36 on a 32x32 or 64x64 map counts far less
 than nominal, while the MCIBI head's undilated 3x3 convs count ~their nominal
 size). Used by `train_step.py` and `compare_reference.py`; runnable on its own
-to print both and the per-op-type split.
+to write both per backbone, with the per-op-type split, to --out (JSON) and print the
+ratios. The counts follow from the graph alone: they do not depend on the machine.
 """
 
 import argparse
 import collections
 import contextlib
-import json
 import math
 import os
 import pathlib
@@ -107,25 +109,19 @@ def graph_flops(graph):
     return sum(by_type.values()), dict(by_type), dict(by_scope)
 
 
-@contextlib.contextmanager
 def nominal_convolutions():
-    """`MatmulConv2D` traced as the plain Conv2D it equals, so that a dilated conv is
-    counted at its nominal kh*kw taps (the usual FLOP-table convention), not at the
-    in-map taps the tap sum computes."""
-    from keras_memseg.layers.matmul_conv import MatmulConv2D
+    """Every conv traced as the backend's own (`conv_path("conv")`), so that a dilated
+    conv is counted at its nominal kh*kw taps (the usual FLOP-table convention), not at
+    the in-map taps the tap sum computes."""
+    from keras_memseg.layers.conv_policy import conv_path
 
-    saved = MatmulConv2D.strategy
-    MatmulConv2D.strategy = lambda self, input_shape: "conv"
-    try:
-        yield
-    finally:
-        MatmulConv2D.strategy = saved
+    return conv_path("conv")
 
 
 def model_flops(model, input_shape, nominal=True):
     """Forward (inference) FLOPs of `model` for an input of `input_shape` (B, H, W, 3):
     with `nominal`, convolutions counted at their nominal size (`nominal_convolutions`);
-    otherwise the multiply-adds of the graph as it runs (`MatmulConv2D`'s in-map taps)."""
+    otherwise the multiply-adds of the graph as it runs (the conv policy's in-map taps)."""
     import tensorflow as tf
 
     fn = tf.function(lambda x: model(x, training=False))
@@ -136,32 +132,48 @@ def model_flops(model, input_shape, nominal=True):
 
 def main(argv=None):
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+    here = pathlib.Path(__file__).resolve().parent
+    sys.path.insert(0, str(here))
+    import _common
+
     from keras_memseg.models import DeepLabV3
     from keras_memseg.models import MemorySegmenter
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backbone", default="resnet50_v1c")
+    parser.add_argument("--backbones", nargs="+", default=["resnet50_v1c", "resnet18_v1c"])
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--classes", type=int, default=150)
+    parser.add_argument("--out", default=str(here / "results" / "flops.json"))
     args = parser.parse_args(argv)
     shape = (1, args.size, args.size, 3)
-    result = {}
-    for name, cls in (("deeplabv3", DeepLabV3), ("mcibi", MemorySegmenter)):
-        model = cls(args.backbone, args.classes)
-        total, by_type, by_scope = model_flops(model, shape)
-        result[name] = {
-            "gflops": round(total / 1e9, 2),
-            "computed_gflops": round(model_flops(model, shape, nominal=False)[0] / 1e9, 2),
-            "by_op_type_gflops": {k: round(v / 1e9, 3) for k, v in sorted(by_type.items())},
-            "by_scope_gflops": {k: round(v / 1e9, 3) for k, v in sorted(by_scope.items())},
-        }
-    print(json.dumps(result, indent=2))
-    for key, what in (("gflops", "nominal"), ("computed_gflops", "as computed")):
-        print(
-            f"MCIBI / DeepLabV3 forward FLOPs at {args.size}x{args.size}, {what}: "
-            f"{result['mcibi'][key] / result['deeplabv3'][key]:.3f}"
-        )
+    payload = {
+        "benchmark": "flops",
+        **_common.run_record("flops", argv),
+        "settings": {"size": args.size, "classes": args.classes, "batch": 1},
+        "backbones": {},
+    }
+    for backbone in args.backbones:
+        result = {}
+        for name, cls in (("deeplabv3", DeepLabV3), ("mcibi", MemorySegmenter)):
+            model = cls(backbone, args.classes)
+            total, by_type, by_scope = model_flops(model, shape)
+            aux = sum(v for k, v in by_scope.items() if "aux_head" in k)
+            result[name] = {
+                "gflops": round(total / 1e9, 2),
+                "gflops_without_aux": round((total - aux) / 1e9, 2),
+                "computed_gflops": round(model_flops(model, shape, nominal=False)[0] / 1e9, 2),
+                "by_op_type_gflops": {k: round(v / 1e9, 3) for k, v in sorted(by_type.items())},
+                "by_scope_gflops": {k: round(v / 1e9, 3) for k, v in sorted(by_scope.items())},
+            }
+        for key in ("gflops", "gflops_without_aux", "computed_gflops"):
+            result[f"ratio_{key}"] = round(result["mcibi"][key] / result["deeplabv3"][key], 3)
+            print(
+                f"{backbone} MCIBI / DeepLabV3 forward {key} at {args.size}x{args.size}: "
+                f"{result[f'ratio_{key}']}"
+            )
+        payload["backbones"][backbone] = result
+    _common.write_json(args.out, payload)
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ as PASS/FAIL lines (`target_lines`): TFLite dynamic-range >= 2x faster than floa
 """
 
 import argparse
-import json
 import os
 import pathlib
 import platform
@@ -51,9 +50,11 @@ importlib.import_module("keras_memseg")  # before Keras imports TensorFlow (its 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from _common import hardware  # noqa: E402
+from _common import repo_path  # noqa: E402
+from _common import run_record  # noqa: E402
 from _common import summary  # noqa: E402
 from _common import timed  # noqa: E402
+from _common import write_json  # noqa: E402
 
 from keras_memseg import export  # noqa: E402
 from keras_memseg.layers.image_normalization import IMAGENET_MEAN  # noqa: E402
@@ -244,11 +245,13 @@ def main(argv=None):
         for size in args.sizes:
             for name in ["file"] if args.model_file else args.models:
                 results[f"{name}/{size}x{size}"] = bench_model(name, size, args, workdir)
+    settings = dict(vars(args), out=repo_path(args.out))
+    if args.model_file:
+        settings["model_file"] = repo_path(args.model_file)
     payload = {
         "benchmark": "inference",
-        "command": " ".join(["python"] + sys.argv),
-        "settings": {k: v for k, v in vars(args).items()},
-        "hardware": hardware(),
+        **run_record("inference", argv),
+        "settings": settings,
         "versions": {
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
@@ -259,8 +262,7 @@ def main(argv=None):
     backbone = "trained " + os.path.basename(args.model_file) if args.model_file else args.backbone
     payload["targets"] = target_lines(results, backbone)
     out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(payload, indent=2))
+    write_json(out, payload)
 
     hw = payload["hardware"]
     print(

@@ -24,15 +24,15 @@ import argparse
 import json
 import os
 import pathlib
-import platform
 import statistics
-import subprocess
 import sys
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
+
+import _common  # noqa: E402
 
 MODELS = ("deeplabv3", "mcibi")
 
@@ -47,11 +47,10 @@ def settings_for(flags):
     return settings
 
 
-def worker(spec):
+def train(spec):
+    """The sample's model trained at `spec`'s batch and size: first and median step."""
     import keras
     import numpy as np
-    from _common import summary
-    from _common import timed
     from tensorflow.python.util import _pywrap_util_port
 
     import keras_memseg  # noqa: F401  (oneDNN settings before the first op)
@@ -77,55 +76,27 @@ def worker(spec):
     started = time.perf_counter()
     model.train_on_batch(x, y)  # tracing and the first step
     first = time.perf_counter() - started
-    times = timed(lambda: model.train_on_batch(x, y), spec["steps"], spec["warmup"])
-    result = {
-        "ok": True,
+    times = _common.timed(lambda: model.train_on_batch(x, y), spec["steps"], spec["warmup"])
+    return {
         "onednn_enabled": bool(_pywrap_util_port.IsMklEnabled()),
         "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
         "first_step_s": round(first, 2),
-        **summary(times),
+        **_common.summary(times),
     }
-    print("RESULT " + json.dumps(result), flush=True)
 
 
 def run_worker(spec, env_extra, timeout):
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
-    }
-    env.update(env_extra, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    cmd = [sys.executable, __file__, "--worker", json.dumps(spec)]
-    try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"ok": False, "exit": None, "error": f"timed out after {timeout} s"}
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return {**json.loads(line[len("RESULT ") :]), "exit": proc.returncode}
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-2:]
-    return {"ok": False, "exit": proc.returncode, "error": " | ".join(tail)[-300:]}
-
-
-def _commit():
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
-        return out.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
-    except OSError:
-        return None
+    env = {"ONEDNN_MAX_CPU_ISA": None, "DNNL_MAX_CPU_ISA": None, **env_extra}
+    env.update(KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    return _common.run_worker(__file__, spec, env, timeout)
 
 
 def table(payload):
+    changed = " + changes" if payload.get("changed_files") else ""
     lines = [
         f"oneDNN on {payload['hardware']['cpu']} ({payload['hardware']['cpu_count']} cores), "
-        f"commit {payload['commit']}, load {payload['load_average_at_start']} -> "
+        f"commit {payload['commit']}{changed}, load {payload['load_average_at_start']} -> "
         f"{payload['load_average_at_end']}",
         "",
         f"`{payload['command']}`",
@@ -159,7 +130,7 @@ def derive(runs, settings):
                     f"{model} batch {batch}: oneDNN step {medians['onednn']:.0f} ms vs Eigen "
                     f"{medians['eigen']:.0f} ms ({medians['eigen'] / medians['onednn']:.2f}x)"
                 )
-    crashed = [k for k, rows in runs.items() if any(r.get("exit") not in (0,) for r in rows)]
+    crashed = [k for k, rows in runs.items() if any(r.get("exit") != 0 for r in rows)]
     out.append("native crashes or failures: " + (", ".join(crashed) if crashed else "none"))
     return out
 
@@ -181,9 +152,7 @@ def main(argv=None):
     parser.add_argument("--out", default=str(HERE / "results" / "onednn.json"))
     args = parser.parse_args(argv)
     if args.worker:
-        return worker(json.loads(args.worker))
-
-    from _common import hardware
+        return _common.worker_main(train, json.loads(args.worker))
 
     from keras_memseg.tensorflow_runtime import cpu_flags
 
@@ -196,13 +165,10 @@ def main(argv=None):
         settings = {name: settings[name] for name in args.settings}
     payload = {
         "benchmark": "onednn",
-        "command": " ".join(["python", "benchmarks/onednn.py"] + sys.argv[1:]),
-        "commit": _commit(),
-        "hardware": hardware(),
+        **_common.run_record("onednn", argv),
         "avx512f": "avx512f" in flags,
-        "python": platform.python_version(),
         "settings": settings,
-        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
+        "load_average_at_start": _common.load_average(),
         "runs": {},
     }
     for round_ in range(args.rounds):
@@ -219,17 +185,14 @@ def main(argv=None):
                     }
                     row = run_worker(spec, env_extra, args.timeout)
                     payload["runs"].setdefault(f"{setting}/{model}/{batch}", []).append(row)
-                    print(
-                        f"[{time.strftime('%H:%M:%S')}] round {round_ + 1} {setting} {model} "
-                        f"batch {batch}: exit {row.get('exit')} "
-                        f"{row.get('median_ms', row.get('error'))}",
-                        flush=True,
+                    _common.log(
+                        f"round {round_ + 1} {setting} {model} batch {batch}: exit "
+                        f"{row.get('exit')} {row.get('median_ms', row.get('error'))}"
                     )
-    payload["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
+    payload["load_average_at_end"] = _common.load_average()
     payload["derived"] = derive(payload["runs"], settings)
     out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(payload, indent=2) + "\n")
+    _common.write_json(out, payload)
     out.with_suffix(".md").write_text(table(payload))
     print(table(payload))
     print(f"wrote {out} and {out.with_suffix('.md')}")

@@ -3,7 +3,7 @@
     python benchmarks/train_step.py [--backbone resnet18_v1c] [--size 512] [--batch 1]
         [--classes 150] [--steps 3] [--warmup 1] [--backends tensorflow jax torch]
         [--jit off on] [--update_size 512] [--update_batch 1] [--share_step]
-        [--conv_path layer|conv] [--out benchmarks/results/train_step.json]
+        [--conv_path auto|conv|matmul] [--out benchmarks/results/train_step.json]
 
 The defaults are the CPU setting of the README (a ResNet-50 step at 512x512 takes
 minutes on 2 cores). On a GPU, the paper's shapes:
@@ -20,9 +20,10 @@ further steps are excluded and the median is reported. Peak memory: on GPU the d
 CPU the process's peak RSS (`ru_maxrss`) minus the RSS after building the
 model, i.e. what training adds.
 
---conv_path conv sends every `MatmulConv2D` down `keras.layers.Conv2D`'s own path
-(the backend's convolution) instead of its per-shape choice (`layer`, the default,
-measured on CPUs): the comparison for an accelerator.
+--conv_path sets `keras_memseg.layers.conv_policy`'s setting in the workers: `auto` (its
+table per backend and device, the default), `conv` (every convolution on
+`keras.layers.Conv2D`'s own path, the backend's kernel) or `matmul` (the matmul forms
+wherever they apply); each step row says what its convolutions computed with.
 
 FLOPs: forward FLOPs of both models from the TF graph (`flops.py`), at the
 benchmark size and at 512x512, with and without the aux head.
@@ -41,14 +42,14 @@ import collections
 import json
 import os
 import pathlib
-import platform
-import subprocess
 import sys
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import _common  # noqa: E402
 
 MODELS = ("deeplabv3", "mcibi_label", "mcibi_feature")
 
@@ -99,39 +100,36 @@ def random_batch(batch, size, classes, seed=0):
 def worker_step(spec):
     """One model, one backend, one jit setting: median step time and peak memory."""
     import keras
-    from _common import current_rss_mib
-    from _common import peak_rss_mib
-    from _common import summary
-    from _common import timed
 
-    from keras_memseg.layers import matmul_conv
+    from keras_memseg.layers import conv_policy
 
-    if spec.get("conv_path") == "conv":
-        matmul_conv.strategy = lambda *args, **kwargs: "conv"
-    chosen = collections.Counter()  # what the MatmulConv2D layers computed with
-    layer_choice = matmul_conv.MatmulConv2D.strategy
+    conv_policy.set_conv_path(spec.get("conv_path", "auto"))
+    chosen = collections.Counter()  # what the convolutions computed with, when traced
+    computed_as = conv_policy.computed_as
 
-    def counted(layer, input_shape):
-        how = layer_choice(layer, input_shape)
+    def counted(*args, **kwargs):
+        how = computed_as(*args, **kwargs)
         chosen[how] += 1
         return how
 
-    matmul_conv.MatmulConv2D.strategy = counted
+    conv_policy.computed_as = counted
     keras.utils.set_random_seed(0)
     x, y = random_batch(spec["batch"], spec["size"], spec["classes"])
     model = build_model(spec["model"], spec["backbone"], spec["classes"])
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), jit_compile=spec["jit"])
     model(x[:1])  # build
-    rss_built = current_rss_mib()
+    rss_built = _common.current_rss_mib()
     start = time.perf_counter()
     model.train_on_batch(x, y)  # first call: tracing / compilation
     first = time.perf_counter() - start
-    times = timed(lambda: model.train_on_batch(x, y), spec["steps"], max(0, spec["warmup"] - 1))
+    times = _common.timed(
+        lambda: model.train_on_batch(x, y), spec["steps"], max(0, spec["warmup"] - 1)
+    )
     result = {
-        **summary(times),
+        **_common.summary(times),
         "first_step_s": round(first, 2),
         "rss_after_build_mib": rss_built,
-        "peak_rss_mib": peak_rss_mib(),
+        "peak_rss_mib": _common.peak_rss_mib(),
         "gpu_peak_mib": _gpu_peak_mib(keras.backend.backend()),
         "conv_strategies": dict(sorted(chosen.items())),
     }
@@ -173,11 +171,9 @@ def worker_update(spec):
     import keras
     import numpy as np
     import tensorflow as tf
-    from _common import summary
-    from _common import timed
 
-    from keras_memseg.layers import FeatureMemory
-    from keras_memseg.layers.memory_statistics import batch_statistics
+    from keras_memseg.models import FeatureMemory
+    from keras_memseg.models.mcibi.memory_statistics import batch_statistics
 
     b, s, k, c = spec["update_batch"], spec["update_size"], spec["classes"], 512
     rng = np.random.default_rng(0)
@@ -218,45 +214,27 @@ def worker_update(spec):
                 ("update", full),
             ):
                 compiled = tf.function(fn, jit_compile=jit)
-                times = timed(
+                times = _common.timed(
                     lambda: keras.ops.convert_to_numpy(tf.nest.flatten(compiled(feats, labels))[0]),
                     spec["steps"],
                     2,
                 )
-                row[piece] = summary(times)
+                row[piece] = _common.summary(times)
             rows[f"{mode}/jit_{'on' if jit else 'off'}"] = row
     return rows
 
 
+WORKERS = {"step": worker_step, "flops": worker_flops, "update": worker_update}
+
+
 def worker(spec):
     os.environ["KERAS_BACKEND"] = spec["backend"]
-    kind = spec["kind"]
-    try:
-        if kind == "step":
-            result = worker_step(spec)
-        elif kind == "flops":
-            result = worker_flops(spec)
-        else:
-            result = worker_update(spec)
-        result = {"ok": True, **result}
-    except Exception as error:  # noqa: BLE001 - reported in the table
-        result = {"ok": False, "error": f"{type(error).__name__}: {str(error)[:400]}"}
-    print("RESULT " + json.dumps(result), flush=True)
+    _common.worker_main(WORKERS[spec["kind"]], spec)
 
 
 # ----------------------------------------------------------------- driver side
 def run_worker(spec, timeout):
-    env = dict(os.environ, KERAS_BACKEND=spec["backend"])
-    cmd = [sys.executable, __file__, "--worker", json.dumps(spec)]
-    try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"ok": False, "error": f"timed out after {timeout} s"}
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-    return {"ok": False, "error": f"exit {proc.returncode}: {' | '.join(tail)[:400]}"}
+    return _common.run_worker(__file__, spec, {"KERAS_BACKEND": spec["backend"]}, timeout)
 
 
 def main(argv=None):
@@ -281,17 +259,15 @@ def main(argv=None):
     parser.add_argument("--skip", nargs="*", default=[], choices=["flops", "update", "step"])
     parser.add_argument(
         "--conv_path",
-        choices=["layer", "conv"],
-        default="layer",
-        help="conv: every MatmulConv2D takes Conv2D's path (the backend's convolution)",
+        choices=["auto", "conv", "matmul"],
+        default="auto",
+        help="keras_memseg.layers.conv_policy's setting in the workers",
     )
     parser.add_argument("--timeout", type=int, default=1800)
     parser.add_argument("--out", default=str(HERE / "results" / "train_step.json"))
     args = parser.parse_args(argv)
     if args.worker:
         return worker(json.loads(args.worker))
-
-    from _common import hardware
 
     jits = [j == "on" for j in args.jit]
     base = {
@@ -307,18 +283,13 @@ def main(argv=None):
     }
     payload = {
         "benchmark": "train_step",
-        "command": " ".join(["python"] + sys.argv),
+        **_common.run_record("train_step", argv),
         "settings": base,
-        "hardware": hardware(),
-        "python": platform.python_version(),
     }
     out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
 
     def save():
-        tmp = out.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(payload, indent=2))
-        tmp.replace(out)
+        _common.write_json(out, payload)
 
     if "flops" not in args.skip:
         payload["flops"] = run_worker(
@@ -340,11 +311,7 @@ def main(argv=None):
                         {**base, "kind": "step", "backend": backend, "jit": jit, "model": name},
                         args.timeout,
                     )
-                    print(
-                        f"[{time.strftime('%H:%M:%S')}] {key}: "
-                        f"{steps[key].get('median_ms', steps[key].get('error'))}",
-                        flush=True,
-                    )
+                    _common.log(f"{key}: {steps[key].get('median_ms', steps[key].get('error'))}")
                     payload["steps"] = steps
                     save()
     if args.share_step:
@@ -363,10 +330,8 @@ def main(argv=None):
             for name in ("mcibi_label", "mcibi_feature"):
                 key = f"tensorflow/jit_{'on' if jit else 'off'}/{name}"
                 share[key] = run_worker({**spec, "model": name}, args.timeout)
-                print(
-                    f"[{time.strftime('%H:%M:%S')}] share step {key}: "
-                    f"{share[key].get('median_ms', share[key].get('error'))}",
-                    flush=True,
+                _common.log(
+                    f"share step {key}: {share[key].get('median_ms', share[key].get('error'))}"
                 )
                 payload["share_steps"] = share
                 save()

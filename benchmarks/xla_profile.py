@@ -26,7 +26,6 @@ import json
 import os
 import pathlib
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +33,8 @@ import time
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
+
+import _common  # noqa: E402
 
 # A profiler event that is no kernel: the executor's own spans and waits.
 NOT_KERNELS = ("ThunkExecutor", "SlinkyThreadPool", "H2D", "D2H", "end: ")
@@ -65,10 +66,8 @@ def hlo_op_names(hlo_text):
 
 def kernel_times(xplane_path):
     """{kernel name: total ms} over the XLA threads of a `jax.profiler` trace."""
-    from _common import xplane_events
-
     totals = collections.Counter()
-    for name, ms in xplane_events(xplane_path, "tf_XLA"):
+    for name, ms in _common.xplane_events(xplane_path, "tf_XLA"):
         if not name.startswith(NOT_KERNELS):
             totals[name] += ms
     return totals
@@ -128,7 +127,6 @@ def worker(spec):
         op_names.update(hlo_op_names(pathlib.Path(path).read_text()))
     by_layer, by_kind = attribute(kernel_times(xplane), op_names, spec["steps"])
     return {
-        "ok": True,
         "step_s_profiled": round(seconds / spec["steps"], 3),
         "kernel_ms_per_step": round(sum(by_kind.values()), 1),
         "by_layer_ms": {k: round(v, 2) for k, v in by_layer.most_common()},
@@ -140,27 +138,18 @@ def worker(spec):
 def run_worker(spec, timeout):
     with tempfile.TemporaryDirectory() as tmp:
         spec = dict(spec, trace_dir=os.path.join(tmp, "trace"), dump_dir=os.path.join(tmp, "hlo"))
-        env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
-        env["XLA_FLAGS"] = " ".join(
-            filter(
-                None,
-                (
-                    env.get("XLA_FLAGS"),
-                    f"--xla_dump_to={spec['dump_dir']}",
-                    "--xla_dump_hlo_as_text",
-                    "--xla_dump_hlo_module_re=.*train_step.*",
-                ),
-            )
+        flags = (
+            os.environ.get("XLA_FLAGS"),
+            f"--xla_dump_to={spec['dump_dir']}",
+            "--xla_dump_hlo_as_text",
+            "--xla_dump_hlo_module_re=.*train_step.*",
         )
-        cmd = [sys.executable, __file__, "--worker", json.dumps(spec)]
-        try:
-            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return {"ok": False, "error": f"timeout after {timeout} s"}
-        lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-        if proc.returncode or not lines:
-            return {"ok": False, "error": (proc.stdout + proc.stderr)[-3000:]}
-        return json.loads(lines[-1][len("RESULT ") :])
+        env = {
+            "KERAS_BACKEND": "jax",
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "XLA_FLAGS": " ".join(filter(None, flags)),
+        }
+        return _common.run_worker(__file__, spec, env, timeout)
 
 
 # ----------------------------------------------------------------- driver side
@@ -226,19 +215,15 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     if args.worker:
-        print("RESULT " + json.dumps(worker(json.loads(args.worker))), flush=True)
-        return
+        return _common.worker_main(worker, json.loads(args.worker))
     for model in args.models:
         if model not in ("mcibi", "deeplabv3"):
             raise SystemExit(f"--models: {model!r} is not one of mcibi, deeplabv3")
-    from _common import hardware
-
     settings = {k: v for k, v in vars(args).items() if k not in ("worker", "out", "timeout")}
     payload = {
         "benchmark": "xla_profile",
-        "command": " ".join([os.path.basename(__file__)] + (argv or sys.argv[1:])),
+        **_common.run_record("xla_profile", argv),
         "settings": settings,
-        "hardware": hardware(),
         "runs": {},
     }
     for model in args.models:
@@ -249,8 +234,7 @@ def main(argv=None):
         state = f"{run['kernel_ms_per_step']} ms of kernels per step" if run["ok"] else "failed"
         print(f"{model}: {state}", flush=True)
     out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(payload, indent=2) + "\n")
+    _common.write_json(out, payload)
     table = markdown(payload)
     out.with_suffix(".md").write_text(table)
     print(table)

@@ -132,7 +132,7 @@ def test_two_cases_end_to_end(tmp_path):
 
 def test_update_merges_rows_in_case_order():
     probe = _load_script()
-    (g1, n1, e1, _), (g2, n2, e2, _), (g3, n3, e3, _) = probe.CASES[:3]
+    (g1, n1), (g2, n2), (g3, n3) = [(spec.group, spec.name) for spec in probe.CASES[:3]]
 
     def row(group, name, status):
         return {
@@ -167,3 +167,15 @@ def test_results_hold_no_case_folder_paths():
     case = os.path.join(tempfile.gettempdir(), "fault_probe-ab12", "nonfinite-x-9z")
     row = {"why": [f"exit 2: --model {case}/nan.keras: bad"]}
     assert probe.scrub_paths(row) == {"why": ["exit 2: --model <case>/nan.keras: bad"]}
+
+
+def test_the_table_has_one_row_per_case_and_each_runner_takes_its_arguments():
+    import inspect
+
+    probe = _load_script()
+    names = [(spec.group, spec.name) for spec in probe.CASES]
+    assert len(names) == len(set(names)) == 62
+    for spec in probe.CASES:
+        assert spec.group in probe.GROUPS and spec.expected in probe.STATUSES, spec
+        assert spec.broken, spec.name
+        inspect.signature(spec.run).bind(None, **spec.args)  # the case, then the row's args

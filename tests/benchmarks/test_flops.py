@@ -4,15 +4,15 @@ import keras
 import pytest
 from benchmark_scripts import load_script
 
-from keras_memseg.layers import MatmulConv2D
+from keras_memseg.layers.conv_policy import conv2d
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="counts a TF graph")
 def test_nominal_and_computed_counts_of_a_dilated_conv():
     flops = load_script("flops")
     inputs = keras.Input((8, 8, 4))
-    dilated = MatmulConv2D(3, 3, padding="same", dilation_rate=6, use_bias=False)(inputs)
-    dense = MatmulConv2D(5, 1, use_bias=False)(dilated)
+    dilated = conv2d(3, 3, padding="same", dilation_rate=6, use_bias=False)(inputs)
+    dense = conv2d(5, 1, use_bias=False)(dilated)
     model = keras.Model(inputs, dense)
     # Hand counts, 2 x multiply-adds: the 3x3 at its nominal 8*8 outputs x 9 taps x 4
     # inputs x 3 outputs, plus the 1x1 (8*8 x 3 x 5).

@@ -1,5 +1,5 @@
-"""benchmarks/train_step.py --conv_path conv: every MatmulConv2D of the timed step goes down
-Conv2D's path (the worker reports what each layer computed with)."""
+"""benchmarks/train_step.py --conv_path conv: every convolution of the timed step goes down
+Conv2D's path (the worker reports what each one computed with)."""
 
 import pytest
 from benchmark_scripts import run_script
@@ -34,6 +34,6 @@ def _run(tmp_path, conv_path):
 
 @pytest.mark.slow  # CI budget, ~45 s: traces two train steps in subprocesses
 def test_conv_path_sends_every_matmul_conv_down_conv2d(tmp_path):
-    # The default ("layer") reports its 1x1 matmuls and dilated tap sums the same way; the
-    # layer's own choices are tested in tests/layers. One run keeps the suite short.
+    # The default ("auto") reports its 1x1 matmuls and dilated tap sums the same way; the
+    # policy's own choices are tested in tests/layers. One run keeps the suite short.
     assert set(_run(tmp_path, "conv")) == {"conv"}
