@@ -11,33 +11,32 @@ instead, unless the user set the variable:
   (`benchmarks/onednn.py`; its results and the machines are in `docs/performance.md`).
   Results differ from Eigen's by float32 rounding only (the parity tests against the
   authors' outputs hold either way).
-- **oneDNN off (Eigen) on Intel CPUs with AVX-512.** There TensorFlow 2.21's oneDNN
-  (3.7) corrupted the heap when these models trained at batch size 1 (segmentation
-  faults and glibc aborts in `fit`, issue #34, on an Intel Xeon with AVX-512 VNNI; fine
-  with oneDNN off). On an AMD EPYC with AVX-512 (VNNI, BF16) the same training runs
-  fine with oneDNN's AVX-512 kernels (`tests/models/test_batch_one.py`,
-  `benchmarks/onednn.py`). Capping oneDNN's instruction set at AVX2 instead
-  (`ONEDNN_MAX_CPU_ISA=AVX2`, the first fix) is no way out: TensorFlow still hands
-  bfloat16 matmuls to oneDNN on AVX-512 CPUs, which then has no kernel for them, and the
-  process dies (exit 139 with `mixed_bfloat16`, measured on the AMD EPYC).
+- **oneDNN off (Eigen) on CPUs with AVX-512.** There TensorFlow 2.21's oneDNN (3.7)
+  corrupts the heap when these models train at batch size 1 (segmentation faults and
+  glibc aborts such as `malloc assertion failure in _int_malloc`, issue #34): seen on
+  an Intel Xeon with AVX-512 VNNI, and on an AMD EPYC with AVX-512 VNNI and BF16 (the
+  issue's command, `benchmarks/compare_reference.py --backbone resnet18_v1c
+  --base_channels 8 --size 64 --batch 1 --frameworks ours_tf --models deeplabv3`, died
+  3 of 3 times with oneDNN on and passed 3 of 3 with it off). Capping oneDNN's
+  instruction set at AVX2 instead (`ONEDNN_MAX_CPU_ISA=AVX2`, the first fix) is no way
+  out: TensorFlow still hands bfloat16 matmuls to oneDNN on AVX-512 CPUs, which then has
+  no kernel for them, and the process dies (exit 139 with `mixed_bfloat16`).
 """
 
 import os
 import sys
 
 
-def prefer_onednn(flags=None, vendor=None, environ=None, tensorflow_imported=None):
+def prefer_onednn(flags=None, environ=None, tensorflow_imported=None):
     """Chooses TensorFlow's CPU kernels for this CPU, unless the user chose.
 
-    Sets `TF_ENABLE_ONEDNN_OPTS` to "0" (Eigen) on an Intel CPU with AVX-512 and to "1"
+    Sets `TF_ENABLE_ONEDNN_OPTS` to "0" (Eigen) on a CPU with AVX-512 and to "1"
     (oneDNN) elsewhere (why: the module docstring). A value the user set is kept, and
     nothing is set once TensorFlow is imported (it reads the variable at import). Called
     by `import keras_memseg` and by the recipes before they import TensorFlow.
 
     Args:
         flags: the CPU's feature flags; `cpu_flags()` when None.
-        vendor: the CPU's vendor id ("GenuineIntel", "AuthenticAMD"); `cpu_vendor()`
-            when None.
         environ: the environment to set; `os.environ` when None.
         tensorflow_imported: whether it is too late; `"tensorflow" in sys.modules`
             when None.
@@ -46,36 +45,30 @@ def prefer_onednn(flags=None, vendor=None, environ=None, tensorflow_imported=Non
     environment says.
 
     Example:
-    >>> prefer_onednn(flags={"avx2"}, vendor="GenuineIntel", environ={},
-    ...               tensorflow_imported=False)
+    >>> prefer_onednn(flags={"avx2"}, environ={}, tensorflow_imported=False)
     True
     >>> env = {}
-    >>> prefer_onednn(flags={"avx2", "avx512f"}, vendor="GenuineIntel", environ=env,
-    ...               tensorflow_imported=False)
+    >>> prefer_onednn(flags={"avx2", "avx512f"}, environ=env, tensorflow_imported=False)
     False
     >>> env
     {'TF_ENABLE_ONEDNN_OPTS': '0'}
-    >>> prefer_onednn(flags={"avx2", "avx512f"}, vendor="AuthenticAMD", environ={},
+    >>> prefer_onednn(flags={"avx512f"}, environ={"TF_ENABLE_ONEDNN_OPTS": "1"},
     ...               tensorflow_imported=False)
-    True
-    >>> prefer_onednn(flags={"avx512f"}, vendor="GenuineIntel",
-    ...               environ={"TF_ENABLE_ONEDNN_OPTS": "1"}, tensorflow_imported=False)
     True
     """
     environ = os.environ if environ is None else environ
     if tensorflow_imported is None:
         tensorflow_imported = "tensorflow" in sys.modules
     if not tensorflow_imported and "TF_ENABLE_ONEDNN_OPTS" not in environ:
-        environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if onednn_is_safe(flags, vendor) else "0"
+        environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if onednn_is_safe(flags) else "0"
     return environ.get("TF_ENABLE_ONEDNN_OPTS") == "1"
 
 
-def onednn_is_safe(flags=None, vendor=None):
-    """False on an Intel CPU with AVX-512, where TensorFlow 2.21's oneDNN crashed
-    batch-1 training (issue #34); True elsewhere."""
+def onednn_is_safe(flags=None):
+    """False on a CPU with AVX-512, where TensorFlow 2.21's oneDNN crashed batch-1
+    training (issue #34, Intel Xeon and AMD EPYC); True elsewhere."""
     flags = cpu_flags() if flags is None else flags
-    vendor = cpu_vendor() if vendor is None else vendor
-    return not ("avx512f" in flags and vendor == "GenuineIntel")
+    return "avx512f" not in flags
 
 
 def _cpuinfo_field(name, path):
@@ -93,11 +86,6 @@ def cpu_flags(path="/proc/cpuinfo"):
     """The CPU's feature flags (`avx2`, `avx512f`, ...) as a frozenset; empty where
     the system does not list them (no `/proc/cpuinfo`: macOS, Windows)."""
     return frozenset(_cpuinfo_field("flags", path).split())
-
-
-def cpu_vendor(path="/proc/cpuinfo"):
-    """The CPU's vendor id ("GenuineIntel", "AuthenticAMD"), "" where not listed."""
-    return _cpuinfo_field("vendor_id", path).strip()
 
 
 def set_thread_counts(inter_op=0, intra_op=0):

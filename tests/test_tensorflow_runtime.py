@@ -40,7 +40,7 @@ def _probe(first, env_value):
     return line.split()[1:]
 
 
-# What the package chooses on this CPU: oneDNN, except on Intel AVX-512 CPUs (issue #34).
+# What the package chooses on this CPU: oneDNN, except on AVX-512 CPUs (issue #34).
 CHOSEN = ["True", "1"] if onednn_is_safe() else ["False", "0"]
 
 

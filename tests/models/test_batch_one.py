@@ -1,13 +1,15 @@
 """Every model family trains at batch size 1, and on 1x1 feature maps, with the CPU
 kernels `import keras_memseg` chooses for this CPU and with Eigen's (issue #34).
 
-On an Intel Xeon with AVX-512 VNNI, `fit` at batch 1 died with a segmentation fault or
-a glibc heap-corruption abort inside oneDNN's AVX-512 kernels (fine with oneDNN off,
-fine at batch 2). A native crash kills the process, so each setting trains in a
-subprocess and the test reads its exit status. `import keras_memseg` turns oneDNN off
-on Intel AVX-512 CPUs and on elsewhere (`keras_memseg.tensorflow_runtime.prefer_onednn`;
-AMD's AVX-512 CPUs train fine with it); this test is what says whether that holds on the
-CPU it runs on.
+On an Intel Xeon with AVX-512 VNNI, and on an AMD EPYC with AVX-512 VNNI and BF16,
+`fit` at batch 1 died with a segmentation fault or a glibc heap-corruption abort inside
+oneDNN's AVX-512 kernels (fine with oneDNN off, fine at batch 2). A native crash kills
+the process, so each setting trains in a subprocess and the test reads its exit status.
+`import keras_memseg` turns oneDNN off on AVX-512 CPUs and on elsewhere
+(`keras_memseg.tensorflow_runtime.prefer_onednn`). The crash is intermittent and depends
+on the process (on the AMD EPYC these subprocesses trained with oneDNN on while the
+benchmark worker of `benchmarks/compare_reference.py --batch 1` died 3 of 3 times): the
+slow test `tests/benchmarks/test_compare_reference.py` runs that worker too.
 """
 
 import json
