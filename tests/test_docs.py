@@ -376,7 +376,9 @@ def test_readme_usage_and_compile_examples_run():
 
 # -- commands --------------------------------------------------------------------------
 
-COMMAND = re.compile(r"python3? (?:-m (keras_memseg[\w.]*)|((?:recipes|benchmarks)/\w+\.py))")
+COMMAND = re.compile(
+    r"python3? (?:-m (keras_memseg[\w.]*)|((?:recipes|benchmarks)/\w+\.py))|keras-memseg \w+"
+)
 
 
 def _flags_in(source):
@@ -397,7 +399,9 @@ def _accepted_flags(module, script):
         fields = set(field_types()) | {"config_only"}
         bools = {n for n, kind in field_types().items() if kind is bool} | {"config_only"}
         return fields | {f"no{n}" for n in bools} | {"help", "helpfull"}
-    if script:
+    if script == "recipes/evaluate.py":  # an alias of the package's evaluate command
+        path = ROOT / "keras_memseg" / "training" / "evaluate_cli.py"
+    elif script:
         path = ROOT / script
     else:
         spec = importlib.util.find_spec(module)
@@ -448,6 +452,8 @@ def _check_command(words, where):
         wanted = {e for a in args for e in re.findall(r"^\.?\[([\w,-]+)\]$", a.lstrip("."))}
         missing = {e for group in wanted for e in group.split(",")} - extras
         return [f"{where}: pip extras {sorted(missing)} are not in setup.cfg"] if missing else []
+    if program == "keras-memseg":
+        return _check_console_command(args, where)
     if program not in ("python", "python3"):
         return [f"{where}: {program!r} is not a command this test knows (tests/test_docs.py)"]
     if not args:
@@ -475,6 +481,28 @@ def _check_command(words, where):
     used = {a[2:].split("=")[0] for a in rest if a.startswith("--") and a != "--"}
     unknown = sorted(used - accepted)
     return [f"{where}: {unknown} not defined by {module or script}"] if unknown else []
+
+
+def _check_console_command(args, where):
+    """`keras-memseg COMMAND ...` as the command it dispatches to (keras_memseg.cli)."""
+    from keras_memseg.cli import COMMANDS
+    from keras_memseg.cli import RECIPE_ALIASES
+
+    if not args or args[0] in ("-h", "--help", "help"):
+        return []
+    if args[0] not in COMMANDS:
+        return [f"{where}: keras-memseg has no command {args[0]!r}"]
+    if args[0] == "train":
+        if len(args) < 2 or args[1].startswith("-"):
+            return []
+        recipe = RECIPE_ALIASES.get(args[1], args[1])
+        if not (ROOT / "recipes" / f"train_{recipe}.py").is_file():
+            return [f"{where}: keras-memseg train has no recipe {args[1]!r}"]
+        return _check_command(["python", f"recipes/train_{recipe}.py", *args[2:]], where)
+    if args[0] == "evaluate":
+        return _check_command(["python", "recipes/evaluate.py", *args[1:]], where)
+    module = COMMANDS[args[0]][0].removesuffix(".__main__")
+    return _check_command(["python", "-m", module, *args[1:]], where)
 
 
 def _commands_of(block):
@@ -568,6 +596,11 @@ def test_command_checker_catches_drift():
     assert _check_command(["python", "-m", "keras_memseg.predict", "--nope"], "x")
     assert _check_command(["python", "recipes/no_such_recipe.py"], "x")
     assert _check_command(["pip", "install", "-e", ".[no_such_extra]"], "x")
+    assert _check_command(["keras-memseg", "train", "sample", "--no_such_flag=1"], "x")
+    assert _check_command(["keras-memseg", "evaluate", "--modle=x"], "x")
+    assert _check_command(["keras-memseg", "predict", "--nope"], "x")
+    assert _check_command(["keras-memseg", "fly"], "x")
+    assert not _check_command(["keras-memseg", "train", "cocostuff", "--config_only"], "x")
     assert _check_command(["wget", "http://example.com"], "x")
     assert not _check_command(["python", "recipes/train_sample.py", "--max_steps=2"], "x")
     assert not _check_command(

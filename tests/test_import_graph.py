@@ -39,6 +39,8 @@ RANKS = {
     "predict": 6,
     # training uses all of the above
     "training": 7,
+    # the `keras-memseg` console command dispatches to every command
+    "cli": 8,
 }
 # (importing file, imported module): why an upward edge exists. None: nothing may.
 ALIASES = {}
