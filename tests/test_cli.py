@@ -12,6 +12,7 @@ import pytest
 from keras_memseg import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMMANDS = ("train", "evaluate", "predict", "export", "convert", "analyze", "datasets")
 
 
 def _run(*args, program=(sys.executable, "-m", "keras_memseg.cli")):
@@ -21,35 +22,97 @@ def _run(*args, program=(sys.executable, "-m", "keras_memseg.cli")):
 def test_help_lists_every_command(capsys):
     assert cli.main([]) == 0
     out = capsys.readouterr().out
-    for name in ("train", "evaluate", "predict", "convert", "export", "analysis"):
+    assert tuple(cli.COMMANDS) == COMMANDS
+    for name in COMMANDS:
         assert f"  {name} " in out
+    assert "(also: analysis)" in out
 
 
 def test_unknown_command_and_recipe_are_one_line_errors(capsys):
     assert cli.main(["fly"]) == 2
     assert cli.main(["train", "no_such_recipe"]) == 2
-    lines = capsys.readouterr().out.splitlines()
+    assert cli.main(["trian"]) == 2
+    lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith("error: unknown command 'fly'")
     assert lines[1].startswith("error: unknown recipe 'no_such_recipe'; one of: ade20k")
+    assert lines[2].startswith("error: unknown command 'trian' (did you mean 'train'?)")
 
 
-def test_train_without_a_recipe_lists_them_with_the_old_cocostuff_name(capsys):
-    assert cli.main(["train"]) == 0
-    out = capsys.readouterr().out
-    assert "sample" in out and "coco_stuff10k" in out and "cocostuff" in out
+def test_train_without_a_recipe_prints_the_usage_and_the_recipes(capsys):
+    assert cli.main(["train"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: keras-memseg train")
+    assert "sample" in err and "coco_stuff10k" in err and "cocostuff" in err
+
+
+def test_recipe_aliases_agree_with_the_training_command():
+    from keras_memseg.training import cli as train_cli
+
+    assert cli.RECIPE_ALIASES == train_cli.RECIPE_ALIASES
 
 
 @pytest.mark.parametrize(
-    ("recipe", "dataset"), [("sample", "sample"), ("cocostuff", "coco_stuff10k")]
+    ("args", "dataset"),
+    [
+        (["sample"], "sample"),
+        (["cocostuff"], "coco_stuff10k"),
+        (["--recipe", "coco_stuff10k", "--dataset=coco_stuff164k"], "coco_stuff164k"),
+    ],
 )
-def test_train_resolves_the_recipe_and_its_flags(recipe, dataset):
-    proc = _run("train", recipe, "--config_only", "--max_steps=7")
+def test_train_resolves_the_recipe_and_its_flags(args, dataset):
+    proc = _run("train", *args, "--config_only", "--max_steps=7")
     assert proc.returncode == 0, proc.stderr[-3000:]
     config = json.loads(proc.stdout[proc.stdout.index("{") :])
     assert config["dataset"] == dataset and config["max_steps"] == 7
 
 
-def test_evaluate_and_predict_keep_their_flags_and_one_line_errors():
+def test_every_help_prints_before_tensorflow_is_imported():
+    # In one process: each subcommand's `--help`, then TensorFlow must still be absent
+    # (a module that imports it at its top makes the help take seconds).
+    code = (
+        "import contextlib, io, sys\n"
+        "from keras_memseg import cli\n"
+        "late = []\n"
+        "for name in ('train', 'evaluate', 'datasets', 'predict', 'export', 'convert',"
+        " 'analyze', 'analysis'):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "        try:\n"
+        "            code = cli.main([name, '--help'])\n"
+        "        except SystemExit as exit_:\n"
+        "            code = exit_.code\n"
+        "    assert code in (0, None) and 'usage' in out.getvalue().lower(), (name, code)\n"
+        "    if 'tensorflow' in sys.modules:\n"
+        "        late.append(name)\n"
+        "        break\n"
+        "print('TENSORFLOW AFTER', late)\n"
+    )
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    late = proc.stdout.strip().splitlines()[-1]
+    helped = {"train", "evaluate", "datasets"}  # the ones this package's parsers own
+    assert not any(name in late for name in helped), late
+
+
+def test_the_package_imports_without_keras_and_loads_its_namespaces_on_use():
+    code = (
+        "import sys, keras_memseg\n"
+        "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules\n"
+        "assert {'models', 'layers', 'backbones', 'losses', 'metrics'} <= set(dir(keras_memseg))\n"
+        "from keras_memseg import models\n"
+        "assert keras_memseg.models.MemorySegmenter is models.MemorySegmenter\n"
+        "print(keras_memseg.layers.__name__)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == "keras_memseg.layers"
+
+
+def test_evaluate_and_convert_keep_their_flags_and_one_line_errors():
     proc = _run("evaluate", "--model=/no/such/model.keras", "--dataset=sample")
     assert proc.returncode == 2, proc.stdout + proc.stderr[-3000:]
     assert "/no/such/model.keras" in proc.stderr
@@ -71,3 +134,5 @@ def test_setup_declares_the_console_entry_point():
 def test_installed_console_script_runs():
     proc = _run("--help", program=("keras-memseg",))
     assert proc.returncode == 0 and "keras-memseg COMMAND" in proc.stdout, proc.stderr[-3000:]
+    proc = _run("train", "--help", program=("keras-memseg",))
+    assert proc.returncode == 0 and "--slide_window H,W, --eval_crop_size H,W" in proc.stdout

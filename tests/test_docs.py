@@ -12,6 +12,8 @@ docs/performance.md) is covered, by its language:
   previous Python block, and `<!-- test: continues -->` lets only its undefined-name check
   see that block. A `print(...)` whose comment starts like output (a bracket, a digit, a
   quote) must print that text.
+- `bash` blocks preceded by `<!-- test: run -->` are also run, in order, one page at a
+  time, in a fresh folder (a walkthrough such as docs/guides/own_data.md).
 - `bash`: every command names a program this test knows; `python -m keras_memseg.X`,
   `python recipes/X.py` and `python benchmarks/X.py` name a module or script that exists and
   use only flags that command defines (read from its source: absl `DEFINE_*`, argparse
@@ -45,8 +47,6 @@ import subprocess
 import sys
 
 import pytest
-
-from keras_memseg.training.config import field_types
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -117,8 +117,10 @@ def _parse_page(path):
         marks = frozenset(w.strip() for w in marker.group(1).split(",")) if marker else frozenset()
         if marks - MARKER_WORDS:
             problems.append(f"{where}: unknown test marker words {sorted(marks - MARKER_WORDS)}")
-        if marks and language != "python":
-            problems.append(f"{where}: test markers are for python blocks")
+        if marks and language not in ("python", "bash"):
+            problems.append(f"{where}: test markers are for python and bash blocks")
+        if language == "bash" and marks - {"run"}:
+            problems.append(f"{where}: a bash block can only be marked `run`")
         if language not in LANGUAGES:
             problems.append(
                 f"{where}: a {language or 'unlabelled'!r} block: label it one of {LANGUAGES} "
@@ -374,6 +376,33 @@ def test_readme_usage_and_compile_examples_run():
     assert any("model.compile(" in b.text and "TorchSGD" in b.text for b in readme)
 
 
+SHELL_RUN = [b for b in _blocks("bash") if "run" in b.marks]
+SHELL_RUN_PAGES = sorted({b.page for b in SHELL_RUN})
+
+
+@pytest.mark.parametrize("page", SHELL_RUN_PAGES)
+def test_shell_blocks_run(page, tmp_path):
+    """The `<!-- test: run -->` bash blocks of a page, run in order in one fresh folder
+    (a walkthrough: each block may use what the blocks before it wrote), with the
+    installed `keras-memseg` on the PATH and a private preset home."""
+    script = "\n".join(b.text for b in SHELL_RUN if b.page == page)
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env["KERAS_MEMSEG_HOME"] = str(tmp_path / "home")
+    env.setdefault("KERAS_BACKEND", "tensorflow")
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, (
+        f"{page}: exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
+
+
 # -- commands --------------------------------------------------------------------------
 
 COMMAND = re.compile(
@@ -396,9 +425,9 @@ def _flags_in(source):
 def _accepted_flags(module, script):
     """The flags a command defines, read from its source."""
     if script and script.startswith("recipes/train_"):
-        fields = set(field_types()) | {"config_only"}
-        bools = {n for n, kind in field_types().items() if kind is bool} | {"config_only"}
-        return fields | {f"no{n}" for n in bools} | {"help", "helpfull"}
+        from keras_memseg.training.cli import flag_names
+
+        return flag_names()
     if script == "recipes/evaluate.py":  # an alias of the package's evaluate command
         path = ROOT / "keras_memseg" / "training" / "evaluate_cli.py"
     elif script:
@@ -493,8 +522,10 @@ def _check_console_command(args, where):
     if args[0] not in COMMANDS:
         return [f"{where}: keras-memseg has no command {args[0]!r}"]
     if args[0] == "train":
-        if len(args) < 2 or args[1].startswith("-"):
+        if len(args) < 2:
             return []
+        if args[1].startswith("-"):  # --recipe NAME / --data ROOT: the recipes' flags
+            return _check_command(["python", "recipes/train_sample.py", *args[1:]], where)
         recipe = RECIPE_ALIASES.get(args[1], args[1])
         if not (ROOT / "recipes" / f"train_{recipe}.py").is_file():
             return [f"{where}: keras-memseg train has no recipe {args[1]!r}"]

@@ -17,6 +17,7 @@ RANKS = {
     # foundations: no keras_memseg imports, or only of rank 0
     "version": 0,
     "file_kinds": 0,
+    "lazy": 0,
     "writable": 0,
     "console": 0,
     "tensorflow_runtime": 0,

@@ -1,99 +1,200 @@
 """python -m keras_memseg.analysis: compactness/dispersion of pixel embeddings, memory pictures.
 
-    python -m keras_memseg.analysis --model runs/sample/model.keras --dataset sample \
-        --split val --out runs/sample/analysis
+    python -m keras_memseg.analysis --model runs/sample --split val \
+        --out runs/sample/analysis
     python -m keras_memseg.analysis --model mcibi.keras --baseline deeplabv3.keras \
         --dataset camvid --manual_dir /data/camvid --out analysis/camvid
 
 Writes `analysis.json`, `embedding.png`, `compactness.png`, `memory_similarity.png`
 (MemorySegmenter) and, with `--baseline`, `comparison.md` / `comparison.json`.
-Bad input (unreadable model, unknown dataset or layer, class-count mismatch,
-missing data or plotting extra) prints one line and exits with status 2.
+`--model` / `--baseline` take a `.keras` file, a preset folder or a run folder written by
+training (its `model.keras`; without `--dataset` the dataset is the run's). Bad input
+(unreadable model, unknown dataset or layer, class-count mismatch, missing data or
+plotting extra) prints one line and exits with status 2. The old `--test_scale W H` (two
+values, width first) still works and prints a note: it is `--test_scale H,W` now.
 """
 
 import argparse
 import json
-import logging
 import os
 import sys
 import time
 
-from keras_memseg.analysis.loading import AnalysisInputError
+from keras_memseg.console import OneLineErrorParser
+from keras_memseg.console import chosen_dataset
+from keras_memseg.console import data_option
+from keras_memseg.console import dataset_option
+from keras_memseg.console import pair_hw
+from keras_memseg.console import verbose_option
+from keras_memseg.file_kinds import resolve_model_path
+from keras_memseg.file_kinds import run_config_path
+from keras_memseg.file_kinds import run_dataset
+
+PROG = "python -m keras_memseg.analysis"  # `keras-memseg analysis` runs the same `main`
+
+
+class _TestScale(argparse.Action):
+    """`--test_scale H,W`; the old `--test_scale W H` (two values) with a note."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if len(values) == 1:
+            try:
+                value = pair_hw(values[0])
+            except argparse.ArgumentTypeError as error:
+                parser.error(f"argument {option_string}: {error}")
+        else:
+            try:
+                width, height = (int(v) for v in values)
+            except ValueError:
+                parser.error(f"argument {option_string}: expected H,W, got {' '.join(values)!r}")
+            print(
+                f"note: {option_string} W H is now {option_string} H,W "
+                f"({option_string} {height},{width})",
+                file=sys.stderr,
+            )
+            value = pair_hw(f"{height},{width}")
+        setattr(namespace, self.dest, value)
+
 
 EXIT_BAD_INPUT = 2
 
 
 def _parser():
-    p = argparse.ArgumentParser(
-        prog="python -m keras_memseg.analysis",
+    p = OneLineErrorParser(
+        prog=PROG,
         description="Intra-class compactness and inter-class dispersion of a segmenter's "
         "pixel embeddings, and what its feature memory holds.",
     )
-    p.add_argument("--model", required=True, help="a .keras file or a preset folder")
+    p.add_argument(
+        "--model",
+        required=True,
+        metavar="PATH",
+        help="a .keras file, a preset folder or a run folder written by training "
+        "(required; e.g. --model runs/sample)",
+    )
     p.add_argument(
         "--baseline",
         default=None,
-        help="a second model (e.g. DeepLabV3) to compare with, same format",
+        metavar="PATH",
+        help="a second model (e.g. DeepLabV3) to compare with, same forms as --model "
+        "(default: none; e.g. --baseline runs/deeplabv3)",
     )
-    p.add_argument("--dataset", required=True, help="dataset name, e.g. sample, camvid, ade20k")
-    p.add_argument("--split", default="val")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--data_dir", default=None, help="TFDS data_dir")
-    p.add_argument("--manual_dir", default=None, help="folder with the downloaded files")
+    p.add_argument("--dataset", **dataset_option("the run's dataset when --model is a run"))
+    p.add_argument("--data", **data_option())
+    p.add_argument(
+        "--split", default="val", metavar="NAME", help="the split (default: val; e.g. --split test)"
+    )
+    p.add_argument(
+        "--out", required=True, metavar="PATH", help="output folder (required; e.g. --out analysis)"
+    )
+    p.add_argument(
+        "--data_dir",
+        default=None,
+        metavar="PATH",
+        help="TFDS data_dir (default: TFDS's own; e.g. --data_dir ~/tensorflow_datasets)",
+    )
+    p.add_argument(
+        "--manual_dir",
+        default=None,
+        metavar="PATH",
+        help="folder with the downloaded files (default: TFDS's manual folder; e.g. "
+        "--manual_dir /data/camvid)",
+    )
     p.add_argument(
         "--layers",
         default=None,
         help="forward_heads keys for --model, comma separated (default: "
-        "features,head_features for MemorySegmenter, head_features otherwise)",
+        "features,head_features for MemorySegmenter, head_features otherwise; e.g. "
+        "--layers features)",
     )
-    p.add_argument("--baseline_layers", default=None, help="the same for --baseline")
-    p.add_argument("--max_pixels_per_class", type=int, default=2000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max_images", type=int, default=None)
+    p.add_argument(
+        "--baseline_layers",
+        default=None,
+        help="the same for --baseline (default: as --layers; e.g. --baseline_layers head_features)",
+    )
+    p.add_argument(
+        "--max_pixels_per_class",
+        type=int,
+        default=2000,
+        help="pixels sampled per class (default: 2000; e.g. --max_pixels_per_class 500)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0; e.g. --seed 1)")
+    p.add_argument(
+        "--max_images",
+        type=int,
+        default=None,
+        help="read only this many images (default: all; e.g. --max_images 100)",
+    )
     p.add_argument(
         "--test_scale",
-        type=int,
-        nargs=2,
+        action=_TestScale,
+        nargs="+",
         default=None,
-        metavar=("W", "H"),
-        help="Resize target of the images (default: the dataset's test scale)",
+        metavar="H,W",
+        help="test Resize target of the images, height,width: with the dataset's "
+        "keep_ratio the image fits inside max(H,W) x min(H,W), mmseg's (long, short), "
+        "else it becomes HxW, stored as mmseg's (w, h) (default: the model's, else the "
+        "dataset's test scale; e.g. --test_scale 512,2048)",
     )
     p.add_argument(
         "--embedding",
         default="tsne",
         choices=["tsne", "pca", "none"],
-        help="2-D embedding of the scatter plot (none: no scatter plot)",
+        help="2-D embedding of the scatter plot, none: no scatter plot (default: tsne; "
+        "e.g. --embedding pca)",
     )
-    p.add_argument("--plot_points", type=int, default=100, help="pixels drawn per class")
+    p.add_argument(
+        "--plot_points",
+        type=int,
+        default=100,
+        help="pixels drawn per class (default: 100; e.g. --plot_points 30)",
+    )
     p.add_argument(
         "--threads",
         type=int,
         default=1,
-        help="t-SNE threads (0: all cores; one is faster on a busy CPU)",
+        help="t-SNE threads, 0: all cores; one is faster on a busy CPU (default: 1; e.g. "
+        "--threads 0)",
     )
-    p.add_argument("--no_plots", action="store_true", help="write the JSON and tables only")
+    p.add_argument(
+        "--no_plots",
+        action="store_true",
+        help="write the JSON and tables only (default: plots too; e.g. --no_plots)",
+    )
     p.add_argument(
         "--checkpoints",
         nargs="+",
         default=None,
         help="checkpoints of --model in training order (.weights.h5 or .keras): "
-        "memory movement between consecutive ones",
+        "memory movement between consecutive ones (default: none; e.g. --checkpoints "
+        "runs/sample/checkpoints/ckpt-*.weights.h5)",
     )
-    p.add_argument("--name", default=None, help="label of --model in tables (its class name)")
-    p.add_argument("--baseline_name", default=None, help="label of --baseline")
+    p.add_argument(
+        "--name",
+        default=None,
+        help="label of --model in tables (default: its class name; e.g. --name MCIBI)",
+    )
+    p.add_argument(
+        "--baseline_name",
+        default=None,
+        help="label of --baseline (default: its class name; e.g. --baseline_name DeepLabV3)",
+    )
     p.add_argument(
         "--eager",
         action="store_true",
-        help="run forward_heads eagerly (default on TensorFlow: a compiled tf.function)",
+        help="run forward_heads eagerly (default on TensorFlow: a compiled tf.function; "
+        "e.g. --eager)",
     )
-    p.add_argument("--verbose", action="store_true", help="TensorFlow/absl logs at INFO")
+    p.add_argument("--verbose", **verbose_option())
     return p
 
 
 def _quiet(verbose):
-    """Python-side TensorFlow/absl/Keras logs at WARNING (INFO with --verbose). TensorFlow's
-    C++ start-up lines are printed when `keras_memseg` imports it, before this module
-    runs: set TF_CPP_MIN_LOG_LEVEL=2 in the environment to hide them."""
+    """Python-side TensorFlow/absl/Keras logs at WARNING (INFO with `verbose`, i.e.
+    --verbose 2). TensorFlow's C++ start-up lines are printed when `keras_memseg` imports
+    it, before this module runs: set TF_CPP_MIN_LOG_LEVEL=2 in the environment to hide them."""
+    import logging
+
     level = logging.INFO if verbose else logging.WARNING
     try:
         from absl import logging as absl_logging
@@ -113,7 +214,9 @@ def _layers(text):
     return tuple(v.strip() for v in text.split(",") if v.strip()) if text else None
 
 
-def _load_split(datasets, args, info):
+def _load_split(datasets, args, info, model):
+    from keras_memseg.analysis.loading import AnalysisInputError
+
     try:
         raw = datasets.load(args.dataset, args.split, args.data_dir, args.manual_dir)
     except datasets.DatasetNotFoundError as error:
@@ -124,9 +227,41 @@ def _load_split(datasets, args, info):
         )
     except ValueError as error:
         raise AnalysisInputError(f"dataset {args.dataset!r}: {str(error).splitlines()[0]}")
-    aug = datasets.augment_config_for(info.name)
-    test_scale = tuple(args.test_scale) if args.test_scale else tuple(aug.test_scale)
-    return lambda: datasets.eval_pipeline(raw, test_scale, aug.test_keep_ratio), test_scale, aug
+    # mmseg's (w, h) / (long, short): --test_scale H,W, else the model's, else the dataset's
+    test_scale, keep_ratio = tuple(info.augment.test_scale), bool(info.augment.test_keep_ratio)
+    preprocessor = getattr(model, "preprocessor", None)
+    if preprocessor is not None and getattr(preprocessor, "test_scale", None) is not None:
+        test_scale = tuple(preprocessor.test_scale)
+        keep_ratio = bool(getattr(preprocessor, "keep_ratio", keep_ratio))
+    if args.test_scale:
+        test_scale = (args.test_scale[1], args.test_scale[0])
+    return lambda: datasets.eval_pipeline(raw, test_scale, keep_ratio), test_scale, keep_ratio
+
+
+def _model_path(path):
+    """What `--model` / `--baseline` names (`keras_memseg.file_kinds.resolve_model_path`)."""
+    from keras_memseg.analysis.loading import AnalysisInputError
+
+    try:
+        return resolve_model_path(path)
+    except ValueError as error:
+        raise AnalysisInputError(str(error)) from None
+
+
+def _dataset(args, model_path):
+    """--dataset / --data, else the dataset of the run --model belongs to."""
+    from keras_memseg.analysis.loading import AnalysisInputError
+
+    if args.dataset is not None:
+        return args.dataset
+    config = run_config_path(model_path)
+    name = run_dataset(config) if config else None
+    if name is None:
+        raise AnalysisInputError(
+            f"--model {args.model} does not say which dataset to analyse on (only a run "
+            "folder's config.json does): pass --dataset NAME or --data ROOT"
+        )
+    return name
 
 
 def run(args):
@@ -140,8 +275,11 @@ def run(args):
     from keras_memseg import datasets
     from keras_memseg.analysis import memory as memory_lib
     from keras_memseg.analysis import report
+    from keras_memseg.analysis.loading import AnalysisInputError
     from keras_memseg.analysis.loading import load_segmenter
 
+    model_path = _model_path(args.model)
+    args.dataset = _dataset(args, model_path)
     try:
         info = datasets.get_info(args.dataset)
     except ValueError as error:
@@ -165,14 +303,14 @@ def run(args):
         )
     loaded = []
     for role, path, layers, label in models:
-        model = load_segmenter(path)
+        model = load_segmenter(model_path if role == "model" else _model_path(path))
         if model.num_classes != info.num_classes:
             raise AnalysisInputError(
                 f"{role} {path} predicts {model.num_classes} classes but "
                 f"dataset {info.name!r} has {info.num_classes}"
             )
         loaded.append((role, path, model, layers, label))
-    make_ds, test_scale, aug = _load_split(datasets, args, info)
+    make_ds, test_scale, keep_ratio = _load_split(datasets, args, info, loaded[0][2])
     os.makedirs(args.out, exist_ok=True)
 
     analyses, result = [], {}
@@ -224,7 +362,7 @@ def run(args):
             "seed": args.seed,
             "max_images": args.max_images,
             "test_scale": list(test_scale),
-            "keep_ratio": bool(aug.test_keep_ratio),
+            "keep_ratio": keep_ratio,
             "embedding": args.embedding,
         },
         "definitions": report.DEFINITIONS,
@@ -267,8 +405,14 @@ def run(args):
 
 
 def main(argv=None):
-    args = _parser().parse_args(argv)
-    _quiet(args.verbose)
+    """Runs `keras-memseg analysis ARGV...` (`argv` without the program name); returns the
+    exit status. Flags are parsed before TensorFlow loads."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    args.dataset = chosen_dataset(parser, args)
+    _quiet(args.verbose >= 2)
+    from keras_memseg.analysis.loading import AnalysisInputError
+
     start = time.perf_counter()
     try:
         payload, table = run(args)

@@ -7,8 +7,17 @@ PyTorch `.pth`, a keras_memseg or KerasHub preset folder, or a `.weights.h5`) in
 dilated backbone; it lives above this package, which imports nothing of `convert`.
 """
 
-from keras_memseg.backbones.adapters import pyramid_feature_model
-from keras_memseg.backbones.resnet import DilatedResNetBackbone
+from typing import TYPE_CHECKING
+
+from keras_memseg.lazy import lazy_exports
+
+# Imported on first use (PEP 562): the presets table and the package's structure are
+# read by the command-line parsers without importing Keras.
+if TYPE_CHECKING:
+    from keras_memseg.backbones.adapters import pyramid_feature_model
+    from keras_memseg.backbones.resnet.dilated_resnet_backbone import DilatedResNetBackbone
+
+_lazy_getattr, __dir__ = lazy_exports(__name__, __file__)
 
 
 def __getattr__(name):
@@ -20,4 +29,4 @@ def __getattr__(name):
             "keras_memseg.backbones.load_resnet_weights moved to "
             "keras_memseg.convert.load_resnet_weights"
         )
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _lazy_getattr(name)

@@ -10,10 +10,17 @@ pretrained ResNet weights from a `.pth`, a preset folder or a `.weights.h5` into
 `DilatedResNetBackbone`.
 """
 
-from keras_memseg.convert.from_torch import convert_checkpoint
-from keras_memseg.convert.from_torch import convert_state_dict
-from keras_memseg.convert.from_torch import load_into_backbone
-from keras_memseg.convert.pretrained_weights import load_resnet_weights
-from keras_memseg.convert.state_transfer import MappingError
-from keras_memseg.convert.torch_checkpoint import CheckpointError
-from keras_memseg.convert.torch_checkpoint import read_state_dict
+from typing import TYPE_CHECKING
+
+from keras_memseg.lazy import lazy_exports
+
+if TYPE_CHECKING:  # imported on first use: `--help` answers before TensorFlow is imported
+    from keras_memseg.convert.from_torch import convert_checkpoint
+    from keras_memseg.convert.from_torch import convert_state_dict
+    from keras_memseg.convert.from_torch import load_into_backbone
+    from keras_memseg.convert.pretrained_weights import load_resnet_weights
+    from keras_memseg.convert.state_transfer import MappingError
+    from keras_memseg.convert.torch_checkpoint import CheckpointError
+    from keras_memseg.convert.torch_checkpoint import read_state_dict
+
+__getattr__, __dir__ = lazy_exports(__name__, __file__)

@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from keras_memseg.backbones import DilatedResNetBackbone
+from keras_memseg.convert.metadata import apply_dataset
 from keras_memseg.convert.resnet_keys import CLASSIFIER_PREFIX
 from keras_memseg.convert.resnet_keys import backbone_entries
 from keras_memseg.convert.resnet_keys import resnet_structure
@@ -65,6 +66,7 @@ def convert_state_dict(
     activation="relu",
     dropout=0.1,
     hard_aggregate=False,
+    dataset=None,
 ):
     """Builds the Keras model that `state` describes and loads it.
 
@@ -73,6 +75,11 @@ def convert_state_dict(
         source: the checkpoint's name for messages.
         output_stride, aspp_rates, ppm_bins, activation, dropout, hard_aggregate:
             what the weights do not say; the defaults are the paper's.
+        dataset: the dataset a segmentor was trained on (a name, a dataset folder, a
+            `DatasetSpec`): its class names, palette, test resize and inference mode
+            are saved with the model (`Segmenter.set_dataset_info`). None: the dataset
+            that `source`'s file name names (`..._ade20k.pth`) when its class count
+            matches the weights, else left unset with a one-line UserWarning.
 
     Returns `(model, mapping)`: a `MemorySegmenter`, `DeepLabV3` or
     `DilatedResNetBackbone`, and the `[(PyTorch key, Keras weight path)]` table.
@@ -103,6 +110,7 @@ def convert_state_dict(
     model(np.zeros(_BUILD_SHAPE, "float32"))
     skipped = [model.memory.num_updates] if hasattr(model, "memory") else []
     mapping = transfer(state, segmenter_entries(model), model, source, unmapped_weights=skipped)
+    apply_dataset(model, dataset, source)
     return model, mapping
 
 

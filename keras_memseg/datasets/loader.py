@@ -1,4 +1,5 @@
-"""`load(name, split)`: one call from a dataset name to a `tf.data.Dataset` of image/label."""
+"""`load(name, split)`: one call from a dataset name (or a folder dataset's path) to a
+`tf.data.Dataset` of image/label."""
 
 import pathlib
 
@@ -62,7 +63,8 @@ def load(
 
     Args:
         name: one of `keras_memseg.datasets.dataset_names()`, e.g.
-            "coco_stuff10k", "ade20k", "cityscapes", "lip", "camvid", "sample".
+            "coco_stuff10k", "ade20k", "cityscapes", "lip", "camvid", "sample",
+            or the path of a folder dataset (`keras_memseg.datasets.from_folder`).
         split: split name, see `get_info(name).splits`.
         data_dir: where TFDS keeps the prepared TFRecords (TFDS default if None).
         manual_dir: folder with the downloaded archives or extracted files;
@@ -70,7 +72,8 @@ def load(
         num_classes: COCO-Stuff only: 182 (default) or 171.
         skip_bad_examples: skip (and log) bad examples instead of raising.
         with_file_names: also yield "file_name", the image's path in `manual_dir`
-            (benchmark-server submissions name their files after it).
+            (benchmark-server submissions name their files after it); for a
+            folder dataset, its path relative to `ROOT/images/<split>`.
 
     Example:
     >>> ds = load("sample", split="val")
@@ -81,6 +84,9 @@ def load(
     spec = get_info(name, num_classes=num_classes)
     if split not in spec.splits:
         raise ValueError(f"dataset {name!r} has splits {spec.splits}, got split={split!r}")
+    if spec.root:  # a folder dataset: its reader reads the folder
+        ds = resolve(spec.reader)(spec.root, split, with_file_names=with_file_names)
+        return ds.ignore_errors(log_warning=True) if skip_bad_examples else ds
     if spec.reader:
         return resolve(spec.reader)(split, with_file_names=with_file_names)
     builder = prepare(name, data_dir, manual_dir, num_classes, skip_bad_examples)

@@ -122,6 +122,9 @@ class DatasetSpec:
             the `unlabelled_splits` ("" = none).
         variants: other label spaces, `{num_classes: (class_names, palette)}`
             (COCO-Stuff's 171 contiguous ids).
+        root: the folder of a folder dataset (`keras_memseg.datasets.from_folder`;
+            its `name` is the same path), "" for the registered datasets.
+        split_sizes: `{split: number of examples}` of a folder dataset ({} otherwise).
 
     Example:
     >>> from keras_memseg.datasets import get_info
@@ -147,6 +150,8 @@ class DatasetSpec:
     reader: str = ""
     submission: str = ""
     variants: dict = dataclasses.field(default_factory=dict)
+    root: str = ""
+    split_sizes: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if len(self.class_names) != self.num_classes or len(self.palette) != self.num_classes:
@@ -159,6 +164,11 @@ class DatasetSpec:
                 raise ValueError(f"{self.name}: split {split!r} is not in {self.splits}")
         if bool(self.builder) == bool(self.reader):
             raise ValueError(f"{self.name}: give exactly one of builder and reader")
+        if self.root and not self.reader:
+            raise ValueError(f"{self.name}: a folder dataset (root={self.root!r}) needs a reader")
+        for split in self.split_sizes:
+            if split not in self.splits:
+                raise ValueError(f"{self.name}: split_sizes names {split!r}, not in {self.splits}")
 
     def with_num_classes(self, num_classes):
         """This spec in another label space of `variants` (e.g. COCO-Stuff 171)."""

@@ -7,10 +7,11 @@ colour swatch for the classes present), `save_label_png` (a palette PNG whose pi
 values are the class ids).
 """
 
-import colorsys
 import os
 
 import numpy as np
+
+from keras_memseg.models.segmenter.metadata import default_palette as metadata_palette
 
 IGNORE_COLOR = (0, 0, 0)
 LEGEND_BACKGROUND = (255, 255, 255)
@@ -37,25 +38,16 @@ def colorize(label, palette, ignore_class=255):
 
 
 def default_palette(num_classes):
-    """`num_classes` distinct, deterministic RGB colours (golden-angle hues, no black).
-
-    For models used without a dataset (`class_<i>` names); black stays free for
-    ignored pixels.
+    """`num_classes` distinct, deterministic RGB colours for models used without class
+    colours (`keras_memseg.models.segmenter.metadata.default_palette`: golden-angle hues,
+    no black, which stays free for ignored pixels).
 
     Example:
     >>> palette = default_palette(20)
     >>> len(set(palette)), (0, 0, 0) in palette
     (20, False)
     """
-    colours = []
-    for index in range(int(num_classes)):
-        hue = (index * 0.618033988749895) % 1.0
-        saturation = (0.85, 0.55)[(index // 2) % 2]
-        value = (0.95, 0.7)[(index // 4) % 2]
-        colours.append(
-            tuple(int(round(255 * c)) for c in colorsys.hsv_to_rgb(hue, saturation, value))
-        )
-    return tuple(colours)
+    return metadata_palette(num_classes)
 
 
 def denormalize(image, mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375)):

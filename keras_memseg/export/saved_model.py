@@ -3,6 +3,7 @@
 Layout written by `export_saved_model(model, "saved_models", name="memseg")`:
 
     saved_models/memseg/1/saved_model.pb, variables/   (next call: .../2/)
+    saved_models/memseg/1/assets/classes.json, labels.txt   (class names and palette)
 
 TF Serving (`--model_base_path=/models/memseg`) serves the highest version. A version
 is written to a hidden temporary folder first and renamed when complete, so a
@@ -11,6 +12,7 @@ world-readable (0755, files 0644) whatever the umask, so a server running as ano
 user can read them.
 """
 
+import json
 import os
 import shutil
 import tempfile
@@ -19,13 +21,16 @@ import warnings
 import keras
 import tensorflow as tf
 
-from keras_memseg.export.signatures import DEFAULT_MAX_BATCH_SIZE
-from keras_memseg.export.signatures import DEFAULT_MAX_INPUT_PIXELS
-from keras_memseg.export.signatures import DEFAULT_OUTPUTS
-from keras_memseg.export.signatures import DEFAULT_TEST_SCALE
+from keras_memseg.export.contract import DEFAULT_MAX_BATCH_SIZE
+from keras_memseg.export.contract import DEFAULT_MAX_INPUT_PIXELS
+from keras_memseg.export.contract import DEFAULT_OUTPUTS
+from keras_memseg.export.contract import DEFAULT_TEST_SCALE
+from keras_memseg.export.contract import check_model_name
 from keras_memseg.export.signatures import SegmentationServer
 
 MEMORY_COLLECTION = "feature_memory"
+CLASSES_ASSET = "classes.json"
+LABELS_ASSET = "labels.txt"
 _DIR_MODE = 0o755
 _FILE_MODE = 0o644
 
@@ -45,34 +50,6 @@ def next_version(model_dir):
         return 1
     versions = [int(d) for d in os.listdir(model_dir) if d.isdigit()]
     return max(versions, default=0) + 1
-
-
-def check_model_name(name):
-    """`name` when it is one path component (the model folder under the base folder),
-    else ValueError: no separator, not "." or "..", not empty, not absolute, so that
-    the export never writes outside its base folder. None stays None.
-
-    Example:
-    >>> check_model_name("memseg")
-    'memseg'
-    >>> check_model_name("../x")
-    Traceback (most recent call last):
-    ...
-    ValueError: name must be one folder name (no '/' or '\\', not '.' or '..', not empty), got '../x'
-    """
-    if name is None:
-        return None
-    if (
-        not isinstance(name, str)
-        or name in ("", ".", "..")
-        or any(sep in name for sep in ("/", "\\", "\0"))
-        or os.path.isabs(name)
-    ):
-        raise ValueError(
-            "name must be one folder name (no '/' or '\\', not '.' or '..', not empty), "
-            f"got {name!r}"
-        )
-    return name
 
 
 def check_model(model):
@@ -177,6 +154,23 @@ def build_archive(
     }
     collections = {MEMORY_COLLECTION: [model.memory.memory]} if hasattr(model, "memory") else {}
     return ServingArchive(signatures, collections)
+
+
+def write_class_assets(model, folder):
+    """Writes `assets/classes.json` (`{"class_names": [...], "palette": [[r, g, b], ...],
+    "num_classes", "ignore_class", "test_scale", "keep_ratio", "mode", ...}`) and
+    `assets/labels.txt` (one class name per line, line i = class id i) into the
+    SavedModel `folder`: TF Serving clients read the names of the ids it returns."""
+    assets = os.path.join(folder, "assets")
+    os.makedirs(assets, exist_ok=True)
+    info = (
+        model.metadata() if hasattr(model, "metadata") else {"num_classes": int(model.num_classes)}
+    )
+    with open(os.path.join(assets, CLASSES_ASSET), "w", encoding="utf-8") as f:
+        json.dump(info, f, indent=2)
+    names = info.get("class_names") or [f"class_{i}" for i in range(int(model.num_classes))]
+    with open(os.path.join(assets, LABELS_ASSET), "w", encoding="utf-8") as f:
+        f.write("".join(f"{' '.join(str(n).split())}\n" for n in names))
 
 
 def _make_readable(folder):
@@ -288,6 +282,7 @@ def export_saved_model(
     old = None
     try:
         archive.write_out(staging)
+        write_class_assets(model, staging)
         _make_readable(staging)
         if os.path.exists(target):  # overwrite: move the old version aside first
             old = tempfile.mkdtemp(prefix=f".old-{version}-", dir=model_dir)

@@ -31,27 +31,16 @@ TensorFlow-only by design (STYLE.md habit 1: export code lives in modules named 
 
 import tensorflow as tf
 
+from keras_memseg.export.contract import DEFAULT_MAX_BATCH_SIZE
+from keras_memseg.export.contract import DEFAULT_MAX_INPUT_PIXELS
+from keras_memseg.export.contract import DEFAULT_OUTPUTS
+from keras_memseg.export.contract import check_outputs
 from keras_memseg.layers.image_normalization import ImageNormalization
 
-OUTPUT_KEYS = ("logits", "probabilities", "labels")
-DEFAULT_OUTPUTS = ("probabilities", "labels")
-DEFAULT_TEST_SCALE = (2048, 512)  # ADE20K / COCO-Stuff: long side <= 2048, short <= 512
-DEFAULT_MAX_INPUT_PIXELS = 50_000_000
-DEFAULT_MAX_BATCH_SIZE = 32
 IMAGE_KEY = "image/encoded"
 _LABEL_PAD = -1
 _HEADER_BYTES = 32
 _HEX = [f"{i:02x}" for i in range(256)]
-
-
-def check_outputs(outputs):
-    """Validates an `outputs` selection; "labels" is always added. Returns a tuple."""
-    if isinstance(outputs, str):
-        outputs = (outputs,)
-    unknown = [key for key in outputs if key not in OUTPUT_KEYS]
-    if unknown:
-        raise ValueError(f"unknown outputs {unknown}; choose from {OUTPUT_KEYS}")
-    return tuple(key for key in OUTPUT_KEYS if key in outputs or key == "labels")
 
 
 def _positive_pair(name, value):

@@ -24,8 +24,8 @@ import warnings
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+from keras_memseg.export.contract import DEFAULT_OUTPUTS
 from keras_memseg.export.saved_model import check_model
-from keras_memseg.export.signatures import DEFAULT_OUTPUTS
 from keras_memseg.export.signatures import SegmentationServer
 from keras_memseg.export.signatures import check_input_size
 from keras_memseg.export.tflite_runtime import tflite_ops

@@ -1,11 +1,14 @@
 """Command line: label maps and overlays with a legend for image files and folders.
 
-    python -m keras_memseg.predict --model runs/sample/model.keras photos/ street.jpg \\
-        --out predictions [--dataset camvid] [--max_size 1024] [--scales 0.75,1.0,1.25] \\
-        [--flip] [--recursive] [--overwrite] [--quiet] [--verbose]
+    python -m keras_memseg.predict --model runs/sample photos/ street.jpg --out predictions \\
+        [--dataset camvid] [--test_scale H,W | --full_size] [--mode whole|slide] \\
+        [--slide_window H,W] [--slide_stride H,W] [--max_size 1024] \\
+        [--scales 0.75,1.0,1.25] [--flip] [--recursive] [--overwrite] [--verbose 0|1|2]
 
---model: a .keras file, a preset folder (config.json + model.weights.h5) or an exported
-SavedModel (version folder, or the model folder: its highest version). Writes
+--model: a .keras file, a run folder (holding model.keras), a preset folder (config.json +
+model.weights.h5) or an exported SavedModel (version folder, or the model folder: its
+highest version). Class names, palette, test resize and inference mode come from the
+model (set by training or conversion) unless --dataset or the flags say otherwise. Writes
 `<out>/<stem>.png` (palette PNG, pixel value = class id) and `<out>/<stem>_overlay.png`.
 Exit status: 0 all images done (or skipped: outputs exist), 1 an input failed (not an
 image, or too large for the memory left: one line naming it, its size and the memory it
@@ -52,7 +55,51 @@ def _alpha(text):
     return value
 
 
+def _pair(text):
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 2 or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected two positive integers H,W, got {text!r}")
+    return values
+
+
+def _verbosity(text):
+    if text not in ("0", "1", "2"):
+        raise argparse.ArgumentTypeError(f"expected 0, 1 or 2, got {text!r}")
+    return int(text)
+
+
+# Old spellings: (old flag, new flag, the value the new one gets; None: the old one's).
+ALIASES = (("--quiet", "--verbose", "0"),)
+
+
+def _translate_aliases(argv, stream=None):
+    """`argv` with every old flag spelling replaced by the new one, and one line
+    `note: --old is now --new` on `stream` (stderr) per old flag used."""
+    stream = sys.stderr if stream is None else stream
+    out, noted = [], set()
+    for index, token in enumerate(argv):
+        following = argv[index + 1] if index + 1 < len(argv) else None
+        if token == "--verbose" and following not in ("0", "1", "2"):
+            out.append("--verbose=2")  # bare: not followed by an input path's name
+            continue
+        name, eq, value = token.partition("=")
+        for old, new, fixed in ALIASES:
+            if name == old and token.startswith("--"):
+                if old not in noted:
+                    shown = f"{new} {fixed}" if fixed is not None else new
+                    print(f"note: {old} is now {shown}", file=stream)
+                    noted.add(old)
+                token = f"{new}={fixed}" if fixed is not None else new + eq + value
+                break
+        out.append(token)
+    return out
+
+
 def parse_args(argv=None):
+    argv = _translate_aliases(list(sys.argv[1:] if argv is None else argv))
     parser = argparse.ArgumentParser(
         prog="python -m keras_memseg.predict", description=__doc__.splitlines()[0]
     )
@@ -63,14 +110,43 @@ def parse_args(argv=None):
         help="image files (PNG, JPEG, BMP, ...) and folders of images",
     )
     parser.add_argument(
-        "--model", required=True, help="a .keras file, a preset folder or a SavedModel folder"
+        "--model",
+        required=True,
+        help="a .keras file, a run folder (model.keras), a preset folder or a SavedModel folder",
     )
     parser.add_argument("--out", required=True, help="output folder (created)")
     parser.add_argument(
         "--dataset",
         default=None,
-        help="dataset name (camvid, ade20k, ...): its test resize, class names "
-        "and palette; default: the image's own size, class_<i> names",
+        help="dataset name or folder (camvid, ade20k, ...): its test resize, inference mode, "
+        "class names and palette; default: the model's own",
+    )
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument(
+        "--test_scale",
+        type=_pair,
+        default=None,
+        metavar="H,W",
+        help="resize images to H,W (height,width) before the model (keeping the aspect "
+        "ratio when the model's/dataset's test resize does: fit within H,W either way "
+        "round); default: the model's or dataset's test scale",
+    )
+    size.add_argument(
+        "--full_size",
+        action="store_true",
+        help="run at each image's own size (no test resize; memory grows with the image)",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("whole", "slide"),
+        default=None,
+        help="whole image or sliding window; default: the model's or dataset's",
+    )
+    parser.add_argument(
+        "--slide_window", type=_pair, default=None, metavar="H,W", help="sliding window size"
+    )
+    parser.add_argument(
+        "--slide_stride", type=_pair, default=None, metavar="H,W", help="sliding window step"
     )
     parser.add_argument(
         "--max_size",
@@ -90,21 +166,21 @@ def parse_args(argv=None):
     parser.add_argument(
         "--alpha", type=_alpha, default=0.5, help="colour weight of the overlay (0-1, default 0.5)"
     )
-    output = parser.add_mutually_exclusive_group()
-    output.add_argument(
-        "--quiet",
-        action="store_true",
-        help="no progress; only errors (and the summary if one failed)",
-    )
-    output.add_argument(
+    parser.add_argument(
         "--verbose",
-        action="store_true",
-        help="TensorFlow/absl INFO logs too (default: WARNING and above)",
+        type=_verbosity,
+        nargs="?",
+        const=2,
+        default=1,
+        metavar="0|1|2",
+        help="0: only errors (and the summary if one failed); 1 (default): progress; "
+        "2 (bare --verbose): also TensorFlow/absl INFO logs",
     )
     return parser.parse_args(argv)
 
 
 def _set_logging(verbose):
+    verbose = verbose >= 2
     # Takes effect for TensorFlow's C++ logs only if TensorFlow is not imported yet.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "1")
     import logging
@@ -152,6 +228,7 @@ class _Progress:
 
 def main(argv=None):
     args = parse_args(argv)
+    args.quiet = args.verbose == 0
     _set_logging(args.verbose)
     from keras_memseg.predict import ModelLoadError
     from keras_memseg.predict import load_predictor
@@ -168,7 +245,7 @@ def main(argv=None):
         try:
             get_info(args.dataset)
         except ValueError as error:
-            print(f"error: --dataset {error}", file=sys.stderr)
+            print(f"error: --dataset {' '.join(str(error).split())}", file=sys.stderr)
             return 2
     try:
         segmenter = load_predictor(args.model)
@@ -228,6 +305,12 @@ def main(argv=None):
                 overwrite=args.overwrite,
                 alpha=args.alpha,
                 callback=callback,
+                # H,W on the command line; mmsegmentation's (w, h) inside
+                test_scale=None if args.test_scale is None else args.test_scale[::-1],
+                mode=args.mode,
+                slide_window=args.slide_window,
+                slide_stride=args.slide_stride,
+                full_size=args.full_size,
             )
     except ValueError as error:  # the dataset's class count, --out made unwritable since
         if progress is not None:

@@ -19,10 +19,12 @@ from keras_memseg.layers.image_normalization import IMAGENET_MEAN
 from keras_memseg.layers.image_normalization import IMAGENET_STD
 
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+RUN_MODEL_FILE = "model.keras"  # what training writes in its run folder
+CLASSES_ASSET = os.path.join("assets", "classes.json")  # written by keras_memseg.export
 _SEGMENTER_CLASSES = ("MemorySegmenter", "DeepLabV3")
 _EXPECTED = (
-    "expected a .keras file, a preset folder (config.json + model.weights.h5) or "
-    "a SavedModel folder (saved_model.pb)"
+    "expected a .keras file, a preset folder (config.json + model.weights.h5), "
+    "a run folder (model.keras) or a SavedModel folder (saved_model.pb)"
 )
 # The log of a float32 softmax: floor the probabilities so that log never gives -inf.
 _TINY = float(np.finfo(np.float32).tiny)
@@ -64,6 +66,11 @@ class LoadedSegmenter:
             for a SavedModel exported with a `test_scale` (its `serving_config`
             signature says so), `(test_scale, keep_ratio)`: it resizes every image
             to that scale itself and returns scores at the size it was given.
+        class_names, palette: what the model knows of its classes (a Keras model's
+            `class_names` / `palette` when it was given them; a SavedModel's
+            `assets/classes.json`), else None.
+        preprocessor: the Keras model's `SegmenterPreprocessor` (its test resize and
+            inference mode), else None.
     """
 
     kind: str
@@ -73,6 +80,9 @@ class LoadedSegmenter:
     memory_empty: bool = False
     model: object = None
     serving_scale: tuple = None
+    class_names: tuple = None
+    palette: tuple = None
+    preprocessor: object = None
 
 
 def _error(path, text):
@@ -98,6 +108,7 @@ def _saved_model_version_dir(path):
 def detect_kind(path):
     """("keras" | "preset" | "saved_model", resolved path) of a `--model` path.
 
+    A run folder (holding `model.keras`, as training writes it) is its `model.keras`.
     A SavedModel is a version folder (`saved_model.pb` inside), its
     `saved_model.pb` file, or a model base folder (`saved_models/memseg`: its
     highest integer version is used, as TF Serving does).
@@ -113,7 +124,7 @@ def detect_kind(path):
     >>> detect_kind(folder)
     Traceback (most recent call last):
     ...
-    keras_memseg.predict.loading.ModelLoadError: ...: a folder without saved_model.pb or ...
+    keras_memseg.predict.loading.ModelLoadError: ...: a folder without saved_model.pb, config.json or model.keras; ...
     """
     from keras_memseg.file_kinds import special_file_kind
 
@@ -126,12 +137,19 @@ def detect_kind(path):
     if os.path.isdir(path):
         if any(os.path.isfile(os.path.join(path, name)) for name in SAVED_MODEL_FILES):
             return "saved_model", path
+        # A run folder holds the run's config.json (a RecipeConfig) beside model.keras:
+        # its model.keras is the model, not the folder as a preset.
+        if os.path.isfile(os.path.join(path, RUN_MODEL_FILE)):
+            return "keras", os.path.join(path, RUN_MODEL_FILE)
         if os.path.isfile(os.path.join(path, "config.json")):
             return "preset", path
         version = _saved_model_version_dir(path)
         if version is not None:
             return "saved_model", version
-        raise _error(path, f"a folder without saved_model.pb or config.json; {_EXPECTED}")
+        raise _error(
+            path,
+            f"a folder without saved_model.pb, config.json or {RUN_MODEL_FILE}; {_EXPECTED}",
+        )
     if os.path.basename(path) in SAVED_MODEL_FILES:
         return "saved_model", os.path.dirname(os.path.abspath(path))
     try:
@@ -181,8 +199,9 @@ def _keras_forward(model):
         def call(x):
             return model(x, training=False)
 
-    mean = np.asarray(IMAGENET_MEAN, "float32")
-    std = np.asarray(IMAGENET_STD, "float32")
+    pre = getattr(model, "preprocessor", None)
+    mean = np.asarray(pre.mean if pre is not None else IMAGENET_MEAN, "float32")
+    std = np.asarray(pre.std if pre is not None else IMAGENET_STD, "float32")
 
     def forward(images):  # (B, H, W, 3) 0-255 -> (B, H, W, K) logits
         x = (ops.cast(images, "float32") - mean) / std
@@ -202,7 +221,37 @@ def _from_keras_model(kind, path, model):
         raise _error(path, f"the {type(model).__name__} has no weights (not built)")
     _check_weights(path, model)
     empty = bool(model.memory_is_empty()) if hasattr(model, "memory_is_empty") else False
-    return LoadedSegmenter(kind, path, int(model.num_classes), _keras_forward(model), empty, model)
+    known = bool(getattr(model, "has_class_names", False))
+    return LoadedSegmenter(
+        kind,
+        path,
+        int(model.num_classes),
+        _keras_forward(model),
+        empty,
+        model,
+        class_names=tuple(model.class_names) if known else None,
+        palette=tuple(model.palette) if known else None,
+        preprocessor=getattr(model, "preprocessor", None),
+    )
+
+
+def _saved_model_classes(path, num_classes):
+    """(class_names, palette) of a SavedModel's `assets/classes.json`, or (None, None)."""
+    import json
+
+    try:
+        with open(os.path.join(path, CLASSES_ASSET), encoding="utf-8") as f:
+            info = json.load(f)
+        names, palette = info.get("class_names"), info.get("palette")
+    except (OSError, ValueError, AttributeError):
+        return None, None
+    if not isinstance(names, list) or len(names) != num_classes:
+        return None, None
+    if not isinstance(palette, list) or len(palette) != num_classes:
+        palette = None
+    return tuple(str(n) for n in names), palette and tuple(
+        tuple(int(v) for v in c) for c in palette
+    )
 
 
 def _load_keras_or_preset(kind, path):
@@ -267,13 +316,23 @@ def _load_saved_model(path):
             out = tf.math.log(tf.maximum(out, _TINY))
         return out.numpy()
 
+    names, palette = _saved_model_classes(path, int(num_classes))
     return LoadedSegmenter(
-        "saved_model", path, int(num_classes), forward, empty, None, serving_scale
+        "saved_model",
+        path,
+        int(num_classes),
+        forward,
+        empty,
+        None,
+        serving_scale,
+        class_names=names,
+        palette=palette,
     )
 
 
 def load_predictor(path):
-    """Loads a `.keras` file, a preset folder or a SavedModel as a `LoadedSegmenter`.
+    """Loads a `.keras` file, a preset folder, a run folder (its `model.keras`) or a
+    SavedModel as a `LoadedSegmenter`.
 
     Refuses (ModelLoadError, one line naming the path) a missing path, a file or
     folder that is not one of the three, and a model with NaN/inf weights.

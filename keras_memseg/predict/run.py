@@ -73,8 +73,10 @@ class ClassInfo:
     flip_pairs: tuple = ()
 
 
-def class_info(num_classes, dataset=None):
-    """The dataset's names/palette/flip pairs, or `class_<i>` and `default_palette`.
+def class_info(num_classes, dataset=None, model=None):
+    """The class names/palette/flip pairs of the outputs: the dataset's when given,
+    else the model's (a segmenter that knows its classes, or a `LoadedSegmenter`
+    carrying them), else `class_<i>` and `default_palette`.
 
     Raises ValueError when the dataset's class count is not the model's.
 
@@ -83,6 +85,16 @@ def class_info(num_classes, dataset=None):
     ('class_0', 'class_1')
     """
     if dataset is None:
+        names = getattr(model, "class_names", None)
+        palette = getattr(model, "palette", None)
+        pre = getattr(model, "preprocessor", None)
+        if names is not None and len(names) == num_classes:
+            palette = palette if palette is not None and len(palette) == num_classes else None
+            return ClassInfo(
+                tuple(names),
+                tuple(tuple(c) for c in palette) if palette else default_palette(num_classes),
+                tuple(pre.flip_pairs) if pre is not None else (),
+            )
         return ClassInfo(
             tuple(f"class_{i}" for i in range(num_classes)), default_palette(num_classes)
         )
@@ -235,9 +247,11 @@ def _missing_reason(path):
 def inference_size(height, width, test_scale=None, keep_ratio=True, max_size=None):
     """(h, w) the model runs at for an (H, W) image.
 
-    `test_scale`: the dataset's test `Resize` (`keras_memseg.datasets.transforms.
-    rescale_size`, as `eval_pipeline`); None keeps (H, W). `max_size` then caps
-    the long side (scale `max_size / max(h, w)`, rounded half up), never enlarging.
+    `test_scale`: the test `Resize` (mmsegmentation's convention: (long, short) with
+    `keep_ratio`, else (w, h); `keras_memseg.models.segmenter.test_resize_size`, the
+    sizes of `keras_memseg.datasets.transforms.rescale_size`); None keeps (H, W).
+    `max_size` then caps the long side (scale `max_size / max(h, w)`, rounded half
+    up), never enlarging.
 
     Example:
     >>> inference_size(168, 224, max_size=112)
@@ -245,15 +259,9 @@ def inference_size(height, width, test_scale=None, keep_ratio=True, max_size=Non
     >>> inference_size(360, 480, test_scale=(2048, 512))
     (512, 683)
     """
-    if test_scale is not None:
-        from keras_memseg.datasets.transforms import rescale_size
+    from keras_memseg.models.segmenter import test_resize_size
 
-        height, width = (int(v) for v in rescale_size(height, width, test_scale, keep_ratio))
-    if max_size is not None and max(height, width) > max_size:
-        factor = max_size / max(height, width)
-        height = max(1, int(math.floor(height * factor + 0.5)))
-        width = max(1, int(math.floor(width * factor + 0.5)))
-    return height, width
+    return test_resize_size(height, width, test_scale, keep_ratio, max_size)
 
 
 def predict_image(segmenter, image, config=InferenceConfig(), size=None):
@@ -360,6 +368,42 @@ def _out_of_memory(error):
     )
 
 
+def _test_settings(segmenter, dataset):
+    """{test_scale, keep_ratio, mode, crop_size, stride}: the dataset's test resize and
+    inference mode when `dataset` is given, else the model's preprocessor's, else the
+    image's own size and whole inference."""
+    settings = {
+        "test_scale": None,
+        "keep_ratio": True,
+        "mode": "whole",
+        "crop_size": InferenceConfig.crop_size,
+        "stride": InferenceConfig.stride,
+    }
+    if dataset is not None:
+        from keras_memseg.datasets import get_info
+
+        info = get_info(dataset)
+        augment, evaluation = info.augment, info.evaluation
+        settings.update(
+            test_scale=tuple(augment.test_scale) if augment.test_scale else None,
+            keep_ratio=bool(augment.test_keep_ratio),
+            mode=evaluation.mode,
+            crop_size=tuple(evaluation.crop_size),
+            stride=tuple(evaluation.stride),
+        )
+        return settings
+    pre = getattr(segmenter, "preprocessor", None)
+    if pre is not None:
+        settings.update(
+            test_scale=pre.test_scale,
+            keep_ratio=pre.keep_ratio,
+            mode=pre.mode,
+            crop_size=pre.slide_window,
+            stride=pre.slide_stride,
+        )
+    return settings
+
+
 def _write_atomic(path, write):
     # Written under a temporary name and renamed: an interrupted run never leaves a
     # truncated PNG that a rerun would take for a finished output.
@@ -384,6 +428,12 @@ def predict_files(
     overwrite=False,
     alpha=0.5,
     callback=None,
+    test_scale=None,
+    keep_ratio=None,
+    mode=None,
+    slide_window=None,
+    slide_stride=None,
+    full_size=False,
 ):
     """Writes a palette label PNG and an overlay with a legend for each input image.
 
@@ -406,10 +456,12 @@ def predict_files(
         inputs: image files and folders.
         out_dir: output folder (created); a ValueError names it, before any work,
             when it cannot be written (`keras_memseg.writable.folder_problem`).
-        dataset: a dataset name (`keras_memseg.datasets.get_info`): its test resize
-            (`augment_config_for(name).test_scale`/`.test_keep_ratio`), class names,
-            palette and flip pairs. None: the image's own size, `class_<i>` names.
-        max_size: cap on the long side the model sees (after the dataset resize).
+        dataset: a dataset name or folder (`keras_memseg.datasets.get_info`): its test
+            resize (`augment.test_scale`/`.test_keep_ratio`), inference mode, class
+            names, palette and flip pairs. None: the model's own (`model.class_names`,
+            `model.preprocessor`: set by training or conversion); a model without any
+            runs at the image's own size with `class_<i>` names.
+        max_size: cap on the long side the model sees (after the test resize).
         scales, flip: test-time augmentation (`InferenceConfig`).
         recursive: also read subfolders of the input folders.
         overwrite: replace existing outputs.
@@ -417,6 +469,12 @@ def predict_files(
         callback: called after each input as `callback(index, total, path, status,
             detail)`; status is "written", "skipped" or "failed", detail the
             output paths, or the reason.
+        test_scale: the test resize (mmsegmentation's (w, h), or (long, short) with
+            `keep_ratio`), replacing the dataset's / model's.
+        keep_ratio: replaces the dataset's / model's (default True).
+        mode, slide_window, slide_stride: `"whole"` / `"slide"` inference and the
+            window's (h, w) size and step, replacing the dataset's / model's.
+        full_size: run at each image's own size (no test resize; `max_size` applies).
 
     Returns:
         `PredictResult`.
@@ -449,13 +507,18 @@ def predict_files(
         segmenter = wrap_model(model)
     if segmenter.memory_empty:
         warnings.warn(empty_memory_message(segmenter), EmptyMemoryWarning, stacklevel=2)
-    classes = class_info(segmenter.num_classes, dataset)
-    test_scale, keep_ratio = None, True
-    if dataset is not None:
-        from keras_memseg.datasets import augment_config_for
-
-        augment = augment_config_for(dataset)
-        test_scale, keep_ratio = tuple(augment.test_scale), bool(augment.test_keep_ratio)
+    classes = class_info(segmenter.num_classes, dataset, segmenter)
+    settings = _test_settings(segmenter, dataset)
+    if test_scale is not None:
+        settings["test_scale"] = tuple(int(v) for v in test_scale)
+    if keep_ratio is not None:
+        settings["keep_ratio"] = bool(keep_ratio)
+    if full_size:
+        settings["test_scale"] = None
+    for key, value in (("mode", mode), ("crop_size", slide_window), ("stride", slide_stride)):
+        if value is not None:
+            settings[key] = value if key == "mode" else tuple(int(v) for v in value)
+    test_scale, keep_ratio = settings["test_scale"], settings["keep_ratio"]
     if max_size is not None and int(max_size) < 1:
         raise ValueError(f"max_size must be a positive number of pixels, got {max_size}")
     scales = tuple(float(s) for s in scales)
@@ -478,7 +541,15 @@ def predict_files(
         # Images are given to it at that size (its own resize is then the identity),
         # so its scores come back at that size and are upsampled in tiles here.
         (test_scale, keep_ratio), max_size, scales = segmenter.serving_scale, None, (1.0,)
-    config = InferenceConfig(scales=scales, flip=bool(flip), flip_pairs=classes.flip_pairs)
+        settings["mode"] = "whole"  # its windows would be resized by it too
+    config = InferenceConfig(
+        mode=settings["mode"],
+        crop_size=settings["crop_size"],
+        stride=settings["stride"],
+        scales=scales,
+        flip=bool(flip),
+        flip_pairs=classes.flip_pairs,
+    )
     profile = model_profile(segmenter.model)
     files, missing, ignored = collect_inputs(inputs, recursive, exclude=out_dir)
     result = PredictResult(ignored=ignored)

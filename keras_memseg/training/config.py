@@ -10,6 +10,7 @@ and the recipe scripts expose every field as an absl flag.
 import dataclasses
 import json
 import math
+import os
 import typing
 
 from keras_memseg.datasets.registry import get_info
@@ -197,17 +198,6 @@ SIZE_LIMITS = {
     "test_scale": 8192,
     "ratio_range": 8,
 }
-# What `--helpfull` says of a flag beyond its field name.
-FLAG_NOTES = {
-    "crop_size": "height,width of the training crop; each side at most 4096 pixels",
-    "eval_crop_size": "height,width of the sliding window; each side at most 4096 pixels",
-    "target_scale": "training resize target; each value at most 8192 pixels",
-    "test_scale": "evaluation resize target; each value at most 8192 pixels",
-    "ratio_range": "low,high random scale ratio; at most 8",
-    "pretrained": "a preset folder, a .weights.h5 or a PyTorch checkpoint (.pth); "
-    "checked, and loaded once, before the run folder is created",
-    "run_dir": "the run folder (default runs/<name>); must be a writable folder",
-}
 
 
 def _is_number(value):
@@ -216,8 +206,7 @@ def _is_number(value):
 
 def config_problems(config):
     """One line per invalid field of `config`: the flag, the value, what is accepted."""
-    from keras_memseg.backbones import DilatedResNetBackbone
-    from keras_memseg.datasets.registry import dataset_names
+    from keras_memseg.backbones.resnet.dilated_resnet_presets import backbone_presets
 
     out = []
 
@@ -257,18 +246,14 @@ def config_problems(config):
     scales = tuple(config.eval_scales)
     if not scales or not all(_is_number(v) and v > 0 for v in scales):
         bad("eval_scales", ",".join(map(str, scales)), "one or more numbers > 0")
-    if config.backbone not in DilatedResNetBackbone.presets:
-        bad(
-            "backbone",
-            config.backbone,
-            f"one of {', '.join(sorted(DilatedResNetBackbone.presets))}",
-        )
+    if config.backbone not in backbone_presets:
+        bad("backbone", config.backbone, f"one of {', '.join(sorted(backbone_presets))}")
     if not config.name or "/" in config.name or config.name in (".", ".."):
         bad("name", config.name, "a non-empty name without '/'")
-    if config.dataset not in dataset_names():
-        bad("dataset", config.dataset, f"one of {', '.join(dataset_names())}")
+    spec = _dataset_spec(config.dataset)
+    if isinstance(spec, str):
+        bad("dataset", config.dataset, spec)
     else:
-        spec = get_info(config.dataset)
         for field in ("train_split", "eval_split"):
             if getattr(config, field) not in spec.splits:
                 bad(
@@ -291,6 +276,19 @@ def config_problems(config):
             f"at most num_train_examples ({config.num_train_examples})",
         )
     return out
+
+
+def _dataset_spec(dataset):
+    """The `DatasetSpec` of a registered name or of a dataset folder, or the line saying
+    what `dataset` should be."""
+    from keras_memseg.datasets.registry import dataset_names
+
+    try:
+        return get_info(dataset)
+    except (ValueError, OSError) as error:
+        if "/" in str(dataset) or os.path.isdir(str(dataset)):
+            return " ".join(str(error).split())
+        return f"one of {', '.join(dataset_names())}, or a dataset folder (classes.txt, images/, labels/)"
 
 
 def size_problems(config, already=()):
@@ -344,10 +342,14 @@ def field_types():
 def _recipe(name, dataset, **changes):
     """A recipe on `dataset`: its splits and evaluation defaults come from the dataset's
     `DatasetSpec`, never from another recipe."""
-    spec = get_info(dataset)
+    return RecipeConfig(name=name, **dataset_fields(get_info(dataset))).replace(**changes)
+
+
+def dataset_fields(spec):
+    """The `RecipeConfig` fields a dataset decides: its name, its train and evaluation
+    splits and its evaluation defaults (`spec.evaluation`)."""
     ev = spec.evaluation
-    return RecipeConfig(
-        name=name,
+    return dict(
         dataset=spec.name,
         train_split=spec.train_split,
         eval_split=spec.eval_split,
@@ -357,7 +359,7 @@ def _recipe(name, dataset, **changes):
         eval_scales=tuple(ev.scales),
         eval_flip=ev.flip,
         probs_before_resize=ev.probs_before_resize,
-    ).replace(**changes)
+    )
 
 
 # The ResNet-50-V1c D8 settings of the reference (`ssseg/configs/mcibi/*.py`); the
@@ -372,6 +374,18 @@ RECIPES = {
         weight_decay=1e-4,
         epochs=110,
         num_train_examples=9000,
+        base_lr_m=0.0009,
+    ),
+    # Not in the paper nor in the reference's configs (they have COCO-Stuff-10k only): the
+    # coco_stuff10k recipe's hyperparameters on COCO-Stuff-164k's splits and evaluation
+    # settings (its DatasetSpec), with its 118,287 train2017 images.
+    "coco_stuff164k": _recipe(
+        "coco_stuff164k",
+        "coco_stuff164k",
+        learning_rate=0.001,
+        weight_decay=1e-4,
+        epochs=110,
+        num_train_examples=118287,
         base_lr_m=0.0009,
     ),
     # Trained on train and scored on val (the reference trains on trainval for its
@@ -430,3 +444,42 @@ def get_recipe(name):
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; known: {', '.join(sorted(RECIPES))}")
     return RECIPES[name]
+
+
+# The generic recipe of `folder_recipe`: the reference's pattern (SGD 0.01 with a poly
+# schedule, weight decay 5e-4, memory momentum 0.9 tied to the learning rate, ResNet-50-V1c
+# D8 with ASPP) at batch 8 for 100 epochs, our choice for a dataset of a few hundred to a
+# few thousand images (as the camvid recipe).
+FOLDER_RECIPE_DEFAULTS = {"global_batch_size": 8, "epochs": 100}
+
+
+def folder_recipe(root, recipe=None):
+    """The recipe for a dataset folder (`keras_memseg.datasets.from_folder`): the
+    hyperparameters of `recipe` (default: the generic ones of `FOLDER_RECIPE_DEFAULTS`),
+    with the dataset, splits, evaluation defaults and `num_train_examples` taken from the
+    folder, and the run named after it.
+
+    Example:
+    >>> import tempfile, numpy as np
+    >>> from PIL import Image
+    >>> root = tempfile.mkdtemp()
+    >>> for split, count in (("train", 3), ("val", 1)):
+    ...     for sub in ("images", "labels"):
+    ...         os.makedirs(os.path.join(root, sub, split))
+    ...     for i in range(count):
+    ...         Image.new("RGB", (8, 6)).save(os.path.join(root, "images", split, f"{i}.png"))
+    ...         Image.new("L", (8, 6)).save(os.path.join(root, "labels", split, f"{i}.png"))
+    >>> _ = open(os.path.join(root, "classes.txt"), "w").write("road" + chr(10) + "car" + chr(10))
+    >>> config = folder_recipe(root)
+    >>> config.num_train_examples, config.train_split, config.eval_split, config.epochs
+    (3, 'train', 'val', 100)
+    """
+    spec = get_info(root)
+    base = get_recipe(recipe) if recipe else RecipeConfig(**FOLDER_RECIPE_DEFAULTS)
+    train_examples = max(spec.split_sizes.get(spec.train_split, 0), 1)
+    return base.replace(
+        name=os.path.basename(os.path.normpath(spec.root or root)),
+        num_train_examples=train_examples,
+        global_batch_size=min(base.global_batch_size, train_examples),
+        **dataset_fields(spec),
+    )

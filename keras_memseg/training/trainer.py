@@ -117,7 +117,8 @@ def model_from_run(weights, run_config):
         )
     except (ValueError, TypeError) as error:
         raise ValueError(f"{run_config} is not a run's config.json: {error}") from None
-    model = build_model(config, datasets.get_info(config.dataset).num_classes)
+    info = datasets.get_info(config.dataset)
+    model = build_model(config, info.num_classes, info=info)
     crop_h, crop_w = augment_config(config).crop_size
     model(np.zeros((1, crop_h, crop_w, 3), "float32"))
     try:
@@ -183,13 +184,18 @@ def preflight(config, run_dir):
         raise ConfigError(problems)
 
 
-def build_model(config, num_classes, sync_batchnorm=False, dtype=None):
-    """The `MemorySegmenter` architecture of `config` (pretrained backbone if set)."""
+def build_model(config, num_classes, sync_batchnorm=False, dtype=None, info=None):
+    """The `MemorySegmenter` architecture of `config` (pretrained backbone if set).
+
+    With `info` (the dataset's `DatasetSpec`), the model also carries the dataset's class
+    names, palette and ignore class, and the recipe's test resize and inference settings
+    (`model.preprocessor`), so that `model.keras` is enough to predict, evaluate and export.
+    """
     backbone = _backbone(config, sync_batchnorm, dtype)
     if config.pretrained:
         load_resnet_weights(backbone, config.pretrained)
     context = None if config.context in ("", "none") else config.context
-    return MemorySegmenter(
+    model = MemorySegmenter(
         backbone,
         num_classes,
         context=context,
@@ -202,6 +208,20 @@ def build_model(config, num_classes, sync_batchnorm=False, dtype=None):
         dropout=config.dropout,
         dtype=dtype,
     )
+    if info is not None:
+        aug = augment_config(config)
+        model.set_dataset_info(
+            info,
+            test_scale=tuple(aug.test_scale),
+            keep_ratio=aug.test_keep_ratio,
+            mode=config.eval_mode,
+            slide_window=tuple(config.eval_crop_size),
+            slide_stride=tuple(config.eval_stride),
+            scales=tuple(config.eval_scales),
+            flip=config.eval_flip,
+            probs_before_resize=config.probs_before_resize,
+        )
+    return model
 
 
 def compile_model(model, config, jit_compile=False):
@@ -242,6 +262,26 @@ def _segments(start, total, chunk):
     return out
 
 
+def dataset_info(config, class_names=None):
+    """`config.dataset`'s `DatasetSpec`, with `class_names` (and a generated palette)
+    instead of its classes when given."""
+    info = datasets.get_info(config.dataset)
+    if class_names is None:
+        return info
+    from keras_memseg.datasets._palette import voc_palette
+
+    names = tuple(str(name) for name in class_names)
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise ConfigError([f"class_names={list(names)!r}: two or more distinct names"])
+    return dataclasses.replace(
+        info,
+        num_classes=len(names),
+        class_names=names,
+        palette=voc_palette(len(names)),
+        variants={},
+    )
+
+
 def _summary(config, aug, total, replicas, run_dir):
     """The run's first console line: what is trained on what, for how long, where."""
     crop = "x".join(str(v) for v in aug.crop_size)
@@ -249,12 +289,29 @@ def _summary(config, aug, total, replicas, run_dir):
         f"{config.name}: MCIBI {config.backbone} ({config.context}) on "
         f"{config.dataset}/{config.train_split}, {total} steps of batch "
         f"{config.global_batch_size} ({replicas} replica{'s' if replicas > 1 else ''}), "
-        f"crop {crop}, lr {config.learning_rate:g}; run folder {run_dir}"
+        f"crop {crop}, lr {config.learning_rate:g}; run folder {run_dir}\n"
+        f"  {backbone_origin(config)}"
+    )
+
+
+def backbone_origin(config):
+    """Where the backbone's starting weights come from, as the run summary says it."""
+    if config.pretrained:
+        return f"backbone: ImageNet weights from {config.pretrained}"
+    return (
+        "backbone: random initialisation (the paper starts from ImageNet weights: "
+        "--pretrained=PRESET_OR_FILE, see docs/guides/pretrained_weights.md)"
     )
 
 
 def train(
-    config, extra_callbacks=(), evaluate=True, strategy=None, train_data=None, eval_data=None
+    config,
+    extra_callbacks=(),
+    evaluate=True,
+    strategy=None,
+    train_data=None,
+    eval_data=None,
+    class_names=None,
 ):
     """Trains (or resumes) the recipe `config`, then evaluates it.
 
@@ -268,7 +325,11 @@ def train(
         evaluate: evaluate on `config.eval_split` after training.
         strategy: a `tf.distribute.Strategy` (default: from `config.strategy`).
         train_data, eval_data: optional datasets of {"image", "label"} used instead
-            of `datasets.load(config.dataset, ...)` (labels must fit `config.dataset`).
+            of `datasets.load(config.dataset, ...)` (labels must fit `config.dataset`,
+            or `class_names`).
+        class_names: the K class names of `train_data` when they are not those of
+            `config.dataset` (whose augmentation and evaluation settings still apply):
+            the model gets K classes, these names and a generated palette.
 
     Raises:
         keras_memseg.datasets.DatasetNotFoundError: the data is not where the
@@ -311,6 +372,7 @@ def train(
             train_data,
             eval_data,
             resumed=run_folder.resumed,
+            class_names=class_names,
         )
     except OSError as error:
         if not is_disk_full(error):
@@ -340,8 +402,9 @@ def _train(
     train_data,
     eval_data,
     resumed=False,
+    class_names=None,
 ):
-    info = datasets.get_info(config.dataset)
+    info = dataset_info(config, class_names)
     keras.utils.set_random_seed(config.seed)
     aug = augment_config(config)
     data_dir = config.data_dir or None
@@ -364,7 +427,11 @@ def _train(
     total = config.total_steps
     with strategy.scope():
         model = build_model(
-            config, info.num_classes, replicas > 1, dtype=mixed_precision_policy(config, strategy)
+            config,
+            info.num_classes,
+            replicas > 1,
+            dtype=mixed_precision_policy(config, strategy),
+            info=info,
         )
         compile_model(model, config, jit_compile=_resolve_jit(config.jit_compile))
         crop_h, crop_w = aug.crop_size

@@ -199,3 +199,49 @@ def test_subprocess_exit_code_and_no_traceback(tmp_path):
     assert proc.stderr.strip().splitlines()[-1] == (
         f"error: model not found: {tmp_path / 'x.keras'}"
     )
+
+
+def test_a_run_folder_names_its_dataset_and_old_test_scale_works(tiny_models, tmp_path, capsys):
+    # A run folder as --model: its model.keras, and its config.json's dataset (no --dataset).
+    import shutil
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copy(tiny_models["mcibi_path"], run / "model.keras")
+    (run / "config.json").write_text(json.dumps({"dataset": "sample"}))
+    fast = [a for a in FAST if a not in ("--dataset", "sample")]
+    out = tmp_path / "o"
+    rc = main(
+        [
+            "--model",
+            str(run),
+            "--out",
+            str(out),
+            "--no_plots",
+            "--eager",
+            *fast,
+            "--test_scale",
+            "168",
+            "224",
+        ]
+    )  # the old W H form
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "note: --test_scale W H is now --test_scale H,W" in captured.err
+    result = json.loads((out / "analysis.json").read_text())
+    assert result["dataset"] == "sample" and result["settings"]["test_scale"] == [168, 224]
+
+
+def test_without_dataset_a_model_file_asks_for_one(tiny_models, tmp_path, capsys):
+    rc = main(["--model", str(tiny_models["mcibi_path"]), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "pass --dataset NAME" in err, err
+
+
+def test_test_scale_is_height_width(tiny_models, tmp_path, capsys):
+    from keras_memseg.analysis.__main__ import _parser
+
+    assert _parser().parse_args(
+        ["--model", "m", "--out", "o", "--test_scale", "224,168"]
+    ).test_scale == (224, 168)
+    assert _parser().parse_args(["--model", "m", "--out", "o", "--verbose"]).verbose == 2

@@ -1,4 +1,4 @@
-"""`python -m keras_memseg.export`: a saved .keras checkpoint to a SavedModel and a TFLite file;
+"""`python -m keras_memseg.export`: a saved .keras file, preset folder or run folder to a SavedModel and a TFLite file;
 the serving resolution from --dataset / --test_scale; every bad flag is one line, exit 2."""
 
 import os
@@ -17,7 +17,7 @@ from tests.export.conftest import make_model
 from tests.export.conftest import run_python
 from tests.read_only import refuse_file_creation
 
-# --name values that would leave --output (or name no folder at all).
+# --name values that would leave --out (or name no folder at all).
 BAD_NAMES = ("../x", "..", ".", "", "a/b", os.sep + "abs", "a\\b")
 
 
@@ -40,11 +40,11 @@ def test_cli_exports_both_formats(checkpoint, tmp_path, capsys):
     assert (
         main(
             [
-                "--checkpoint",
+                "--model",
                 checkpoint,
                 "--format",
                 "saved_model",
-                "--output",
+                "--out",
                 base,
                 "--name",
                 "memseg",
@@ -70,11 +70,11 @@ def test_cli_exports_both_formats(checkpoint, tmp_path, capsys):
     output = tmp_path / "m.tflite"
     output.write_bytes(b"old")
     tflite = [
-        "--checkpoint",
+        "--model",
         checkpoint,
         "--format",
         "tflite",
-        "--output",
+        "--out",
         str(output),
         "--input_size",
         "32,40",
@@ -109,14 +109,16 @@ def test_module_entry_point_help():
 def test_cli_flag_errors(checkpoint, tmp_path, capsys):
     existing = tmp_path / "exists.tflite"
     existing.write_bytes(b"")
-    saved = ["--checkpoint", checkpoint, "--format", "saved_model", "--output", "s"]
-    tflite = ["--checkpoint", checkpoint, "--format", "tflite", "--output", "m.tflite"]
+    saved = ["--model", checkpoint, "--format", "saved_model", "--out", "s"]
+    tflite = ["--model", checkpoint, "--format", "tflite", "--out", "m.tflite"]
     cases = [
         (tflite, "--input_size"),
         (tflite + ["--input_size", "512x512"], "--input_size"),
         (tflite + ["--input_size", "0,512"], "--input_size"),
         (tflite + ["--input_size", "8,8", "--test_scale", "64,32"], "--test_scale"),
         (tflite + ["--input_size", "8,8", "--dataset", "ade20k"], "--dataset"),
+        (tflite + ["--input_size", "8,8", "--data", "/d"], "--data"),
+        (saved + ["--dataset", "lip", "--data", "/d"], "--data"),
         (tflite + ["--input_size", "8,8", "--max_input_pixels", "10"], "--max_input_pixels"),
         (
             tflite + ["--input_size", "8,8", "--representative_images", "*.jpg"],
@@ -137,16 +139,16 @@ def test_cli_flag_errors(checkpoint, tmp_path, capsys):
         (tflite + ["--input_size", "8,8", "--quantization", "int4"], "--quantization"),
         (
             [
-                "--checkpoint",
+                "--model",
                 checkpoint,
                 "--format",
                 "tflite",
-                "--output",
+                "--out",
                 str(existing),
                 "--input_size",
                 "8,8",
             ],
-            "--output",
+            "--out",
         ),
         (saved + ["--test_scale", "2048"], "--test_scale"),
         (saved + ["--test_scale", "64,32", "--dataset", "ade20k"], "--dataset"),
@@ -161,16 +163,16 @@ def test_cli_flag_errors(checkpoint, tmp_path, capsys):
         (saved + ["--outputs", "labels,scores"], "--outputs"),
         (
             [
-                "--checkpoint",
+                "--model",
                 str(tmp_path / "missing.keras"),
                 "--format",
                 "saved_model",
-                "--output",
+                "--out",
                 "s",
             ],
-            "--checkpoint",
+            "--model",
         ),
-        (["--format", "saved_model", "--output", "s"], "--checkpoint"),
+        (["--format", "saved_model", "--out", "s"], "--model"),
     ]
     for argv, flag in cases:
         with pytest.raises(SystemExit) as exit_info:
@@ -188,7 +190,7 @@ def test_cli_flag_errors(checkpoint, tmp_path, capsys):
         saved
         + [
             "--test_scale",
-            "64,32",
+            "32,64",
             "--no-keep_ratio",
             "--max_input_pixels",
             "none",
@@ -196,7 +198,7 @@ def test_cli_flag_errors(checkpoint, tmp_path, capsys):
             "4",
         ]
     )
-    assert args.test_scale == (64, 32) and not args.keep_ratio
+    assert args.test_scale == (64, 32) and not args.keep_ratio  # H,W 32,64 -> mmseg (w, h)
     assert args.max_input_pixels is None and args.max_batch_size == 4
     args = parse_args(saved + ["--test_scale", "none"])
     assert args.test_scale is None
@@ -207,11 +209,9 @@ def test_cli_flag_errors(checkpoint, tmp_path, capsys):
 def test_cli_errors_after_parsing(checkpoint, tmp_path, capsys):
     bad = tmp_path / "bad.keras"
     bad.write_bytes(b"not a zip file")
-    assert (
-        main(["--checkpoint", str(bad), "--format", "saved_model", "--output", str(tmp_path)]) == 2
-    )
+    assert main(["--model", str(bad), "--format", "saved_model", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and "--checkpoint" in err
+    assert len(err.strip().splitlines()) == 1 and "--model" in err
     nan_checkpoint = str(tmp_path / "nan.keras")
     model = make_model("aspp", seed=9)
     model.memory.memory.assign(np.full(model.memory.memory.shape, np.nan, "float32"))
@@ -219,11 +219,11 @@ def test_cli_errors_after_parsing(checkpoint, tmp_path, capsys):
     assert (
         main(
             [
-                "--checkpoint",
+                "--model",
                 nan_checkpoint,
                 "--format",
                 "saved_model",
-                "--output",
+                "--out",
                 str(tmp_path / "out"),
             ]
         )
@@ -234,11 +234,11 @@ def test_cli_errors_after_parsing(checkpoint, tmp_path, capsys):
     assert not os.path.exists(tmp_path / "out" / "memseg" / "1")
     main(
         [
-            "--checkpoint",
+            "--model",
             checkpoint,
             "--format",
             "saved_model",
-            "--output",
+            "--out",
             str(tmp_path / "out"),
             "--version",
             "1",
@@ -250,11 +250,11 @@ def test_cli_errors_after_parsing(checkpoint, tmp_path, capsys):
     assert (
         main(
             [
-                "--checkpoint",
+                "--model",
                 checkpoint,
                 "--format",
                 "saved_model",
-                "--output",
+                "--out",
                 str(tmp_path / "out"),
                 "--version",
                 "1",
@@ -273,11 +273,11 @@ def test_bad_flag_in_a_fresh_process_has_no_traceback(tmp_path):
             sys.executable,
             "-m",
             "keras_memseg.export",
-            "--checkpoint",
+            "--model",
             "x",
             "--format",
             "saved_model",
-            "--output",
+            "--out",
             str(tmp_path),
             "--test_scale",
             "12",
@@ -297,18 +297,20 @@ def test_bad_flag_in_a_fresh_process_has_no_traceback(tmp_path):
 
 
 def test_name_and_checkpoint_checked_before_anything_is_written(tmp_path, capsys):
-    # --name is one folder under --output; --checkpoint a regular file (a FIFO would block
+    # --name is one folder under --out; --model a regular file (a FIFO would block
     # the loader forever). parse_args only checks the path, so a stand-in file serves.
     checkpoint = tmp_path / "model.keras"
     checkpoint.write_bytes(b"")
     base = tmp_path / "base"
-    saved = ["--checkpoint", str(checkpoint), "--format", "saved_model", "--output", str(base)]
+    saved = ["--model", str(checkpoint), "--format", "saved_model", "--out", str(base)]
     fifo = tmp_path / "fifo.keras"
     os.mkfifo(fifo)
+    empty = tmp_path / "empty"
+    empty.mkdir()
     cases = [(saved + ["--name", name], "--name must be one folder name") for name in BAD_NAMES]
     cases += [
-        (saved[:1] + [str(fifo)] + saved[2:], f"--checkpoint {fifo}: a FIFO (named pipe)"),
-        (saved[:1] + [str(tmp_path)] + saved[2:], f"--checkpoint {tmp_path}: a folder"),
+        (saved[:1] + [str(fifo)] + saved[2:], f"--model: {fifo} is a FIFO (named pipe)"),
+        (saved[:1] + [str(empty)] + saved[2:], f"--model: {empty} is a folder without"),
     ]
     for argv, message in cases:
         with pytest.raises(SystemExit) as exit_info:
@@ -316,7 +318,7 @@ def test_name_and_checkpoint_checked_before_anything_is_written(tmp_path, capsys
         err = capsys.readouterr().err.strip().splitlines()
         assert exit_info.value.code == 2 and len(err) == 1, (argv, err)
         assert err[0].startswith(f"{PROG}: error: {message}"), (argv, err)
-    assert sorted(os.listdir(tmp_path)) == ["fifo.keras", "model.keras"]  # nothing written
+    assert sorted(os.listdir(tmp_path)) == ["empty", "fifo.keras", "model.keras"]  # nothing written
 
 
 def test_read_only_output_is_one_line_before_loading(checkpoint, tmp_path):
@@ -328,8 +330,8 @@ def test_read_only_output_is_one_line_before_loading(checkpoint, tmp_path):
     prefix = read_only_prefix(folder)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     proc = subprocess.run(
-        [*prefix, sys.executable, "-m", "keras_memseg.export", "--checkpoint", checkpoint]
-        + ["--format", "saved_model", "--output", f"{folder}/saved_models"],
+        [*prefix, sys.executable, "-m", "keras_memseg.export", "--model", checkpoint]
+        + ["--format", "saved_model", "--out", f"{folder}/saved_models"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -338,7 +340,7 @@ def test_read_only_output_is_one_line_before_loading(checkpoint, tmp_path):
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert proc.stderr.strip().splitlines()[-1] == (
-        f"{PROG}: error: --output {folder}/saved_models: {folder} is not writable "
+        f"{PROG}: error: --out {folder}/saved_models: {folder} is not writable "
         "(a read-only location?)"
     ), proc.stderr[-2000:]
 
@@ -351,17 +353,51 @@ def test_unwritable_output_refused_where_access_says_yes(checkpoint, tmp_path, c
     folder.mkdir()
     refuse_file_creation(monkeypatch, folder)
     cases = [
-        (["--format", "saved_model", "--output", str(folder)], str(folder)),
-        (["--format", "saved_model", "--output", str(folder / "a" / "b")], str(folder / "a" / "b")),
-        (["--format", "tflite", "--input_size", "8,8", "--output", str(folder / "m.tflite")], None),
+        (["--format", "saved_model", "--out", str(folder)], str(folder)),
+        (["--format", "saved_model", "--out", str(folder / "a" / "b")], str(folder / "a" / "b")),
+        (["--format", "tflite", "--input_size", "8,8", "--out", str(folder / "m.tflite")], None),
     ]
     for flags, shown in cases:
         shown = shown or str(folder / "m.tflite")
         with pytest.raises(SystemExit) as exit_info:
-            parse_args(["--checkpoint", checkpoint, *flags])
+            parse_args(["--model", checkpoint, *flags])
         err = capsys.readouterr().err.strip().splitlines()
         assert exit_info.value.code == 2, flags
         assert err == [
-            f"{PROG}: error: --output {shown}: {folder} is not writable (a read-only location?)"
+            f"{PROG}: error: --out {shown}: {folder} is not writable (a read-only location?)"
         ], err
     assert os.listdir(folder) == []
+
+
+def test_old_spellings_still_work_with_a_note(checkpoint, tmp_path, capsys):
+    args = parse_args(["--checkpoint", checkpoint, "--format", "saved_model", "--output", "s"])
+    assert args.model == checkpoint and args.out == "s" and args.verbose == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "note: --checkpoint is now --model",
+        "note: --output is now --out",
+    ]
+    args = parse_args(["--model", checkpoint, "--format", "saved_model", "--out", "s", "--verbose"])
+    assert args.verbose == 2
+
+
+def test_a_preset_folder_and_a_run_folder_export(models, tmp_path, capsys):
+    # convert -> export through the CLI: a preset folder is a --model, and so is a run
+    # folder (its model.keras; its config.json names the dataset, whose test scale applies).
+    model = models("aspp")
+    preset = tmp_path / "preset"
+    model.save_to_preset(str(preset))
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    model.save(str(run / "model.keras"))
+    (run / "config.json").write_text('{"dataset": "lip"}')
+    args = parse_args(["--model", str(run), "--format", "saved_model", "--out", "s"])
+    assert args.model_path == str(run / "model.keras")
+    assert args.test_scale == (473, 473) and not args.keep_ratio  # LIP's, from the run
+    args = parse_args(["--model", str(preset), "--format", "saved_model", "--out", "s"])
+    assert args.model_path == str(preset) and args.test_scale == (2048, 512)
+    base = tmp_path / "saved_models"
+    for source in (preset, run):
+        argv = ["--model", str(source), "--format", "saved_model", "--out", str(base)]
+        assert main(argv + ["--test_scale", "32,64"]) == 0, capsys.readouterr().err
+        written = capsys.readouterr().out.strip()
+        np.testing.assert_array_equal(_config(written)["test_scale"], [64, 32])

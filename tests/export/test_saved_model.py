@@ -512,3 +512,28 @@ def test_export_traces_the_network_once(tmp_path, monkeypatch):
     by_signature = loaded.signatures["serving_default"](images=tf.constant(images))
     np.testing.assert_array_equal(by_attribute["labels"], by_signature["labels"])
     np.testing.assert_array_equal(loaded.feature_memory[0].numpy(), model.memory.memory.numpy())
+
+
+def test_class_names_and_palette_are_saved_as_assets(tmp_path):
+    from keras_memseg.export import export_saved_model
+    from keras_memseg.predict import load_predictor
+    from tests.export.conftest import NUM_CLASSES
+
+    model = make_model("aspp")
+    model(np.zeros((1, 32, 32, 3), "float32"))
+    model.memory.memory.assign(np.ones(model.memory.memory.shape, "float32"))
+    names = [f"thing {i}" for i in range(NUM_CLASSES)]
+    palette = [[i, 2 * i, 255 - i] for i in range(NUM_CLASSES)]
+    model.set_metadata(class_names=names, palette=palette)
+    path = export_saved_model(model, tmp_path, test_scale=(64, 32))
+    with open(os.path.join(path, "assets", "classes.json")) as f:
+        info = json.load(f)
+    assert info["class_names"] == names and info["palette"] == palette
+    assert info["num_classes"] == NUM_CLASSES
+    with open(os.path.join(path, "assets", "labels.txt")) as f:
+        assert f.read().splitlines() == names
+    assert stat.S_IMODE(os.stat(os.path.join(path, "assets", "labels.txt")).st_mode) == 0o644
+    # predict reads them back from the SavedModel (no Keras model involved)
+    loaded = load_predictor(path)
+    assert loaded.class_names == tuple(names)
+    assert loaded.palette == tuple(tuple(c) for c in palette)

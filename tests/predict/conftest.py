@@ -149,7 +149,8 @@ def runs(artifacts, tmp_path_factory):
                     "camvid",
                     "--max_size",
                     "112",
-                    "--quiet",
+                    "--verbose",
+                    "0",
                 ]
             )
             cache[kind] = (code, out)

@@ -37,13 +37,13 @@ def status(key):
     with open("/proc/self/status") as f:
         return next(int(l.split()[1]) * 1024 for l in f if l.startswith(key + ":"))
 
-assert main(["--model", model, small, "--out", out + "/warm", "--quiet"]) == 0
+assert main(["--model", model, small, "--out", out + "/warm", "--verbose", "0"]) == 0
 base = status("VmSize")
 resource.setrlimit(resource.RLIMIT_AS, (base + int(float(headroom) * 2**30),) * 2)
 codes = [main(["--model", model, big, "--out", out + "/camvid", "--dataset", "camvid",
-               "--quiet"])]
+               "--verbose", "0"])]
 peak = status("VmPeak")
-codes.append(main(["--model", model, big, "--out", out + "/native", "--quiet"]))
+codes.append(main(["--model", model, big, "--out", out + "/native", "--verbose", "0"]))
 print(json.dumps({"codes": codes, "base": base, "peak": peak}), flush=True)
 """
 
@@ -199,7 +199,7 @@ def test_the_reported_9000x9000_png_under_8_gb(artifacts, tmp_path):
         out = tmp_path / ("camvid" if extra else "native")
         proc = subprocess.run(
             [sys.executable, "-m", "keras_memseg.predict", "--model", artifacts["keras"], big]
-            + ["--out", str(out), "--quiet", *extra],
+            + ["--out", str(out), "--verbose", "0", *extra],
             capture_output=True,
             text=True,
             timeout=600,

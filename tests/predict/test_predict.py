@@ -189,7 +189,7 @@ def test_no_overwrite_without_flag_and_progress_bar(artifacts, tmp_path, capsys,
     "make, expected",
     [
         (lambda d: d / "missing.keras", "no such file or folder"),
-        (lambda d: d, "a folder without saved_model.pb or config.json"),
+        (lambda d: d, "a folder without saved_model.pb, config.json or model.keras"),
         (lambda d: (d / "notes.txt", (d / "notes.txt").write_text("hello"))[0], "not a model file"),
         (lambda d: (d / "w.h5", (d / "w.h5").write_bytes(b"\x89HDF\r\n\x1a\n"))[0], "HDF5"),
     ],
@@ -230,7 +230,8 @@ def test_nonfinite_weights_refused_and_empty_memory_warned(artifacts, tmp_path, 
                 str(tmp_path / "o2"),
                 "--max_size",
                 "32",
-                "--quiet",
+                "--verbose",
+                "0",
             ]
         )
         == 0
@@ -358,8 +359,8 @@ def test_fifo_model_and_images_are_refused_unopened(tmp_path, capsys, monkeypatc
         err = capsys.readouterr().err.strip().splitlines()
         assert err == [
             f"error: --model {fifo}: a FIFO (named pipe), not a regular file or folder; "
-            "expected a .keras file, a preset folder (config.json + model.weights.h5) or "
-            "a SavedModel folder (saved_model.pb)"
+            "expected a .keras file, a preset folder (config.json + model.weights.h5), "
+            "a run folder (model.keras) or a SavedModel folder (saved_model.pb)"
         ], err
         pipe = tmp_path / "photo.png"
         os.mkfifo(pipe)

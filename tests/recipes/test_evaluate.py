@@ -62,7 +62,7 @@ def test_keras_file_and_preset_folder_give_the_same_report(saved, tmp_path):
     for source in ("model.keras", "preset"):
         out = tmp_path / f"{source}.json"
         proc = _evaluate(
-            f"--model={saved / source}", "--dataset=sample", "--max_examples=2", f"--output={out}"
+            f"--model={saved / source}", "--dataset=sample", "--max_examples=2", f"--out={out}"
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert "mIoU" in proc.stdout and "cudart" not in proc.stderr
@@ -80,7 +80,8 @@ def test_keras_file_and_preset_folder_give_the_same_report(saved, tmp_path):
         (["--model={root}/model.keras", "--split=test"], "--split=test: a split of sample"),
         (["--model={root}/model.keras", "--scales=abc"], "--scales=abc: comma-separated floats"),
         (["--model={root}/model.keras", "--mode=fast"], "--mode=fast: whole or slide"),
-        (["--model={root}/model.keras", "--dataset=voc"], "--dataset=voc: one of"),
+        (["--model={root}/model.keras", "--dataset=voc"], "--dataset=voc: unknown dataset 'voc'"),
+        (["--model={root}/model.keras", "--slide_window=1,2,3"], "argument --slide_window"),
         (["--model={root}/ckpt.weights.h5"], "not found"),
         (["--model={root}/nan.keras"], "evaluate: weights hold NaN/inf"),
     ],
@@ -140,7 +141,7 @@ def test_cityscapes_test_split_needs_a_submission_and_writes_label_ids(tmp_path)
     assert set(np.unique(ids)) <= valid
 
 
-# -- flag checks in-process: `main` of recipes/evaluate.py, as `app.run` calls it ----------
+# -- flag checks in-process: `main(argv)` of recipes/evaluate.py ---------------------------
 def _alarm(signum, frame):
     raise TimeoutError("evaluate.py blocked (reading a FIFO?)")
 
@@ -148,7 +149,7 @@ def _alarm(signum, frame):
 @pytest.fixture(scope="module")
 def evaluate_main():
     """`run(*argv)`: the exit code of recipes/evaluate.py's `main` for these flags, run in
-    this process (the module is loaded once: absl flags are global)."""
+    this process."""
     import importlib.util
 
     module = sys.modules.get("recipes_evaluate")
@@ -165,13 +166,10 @@ def evaluate_main():
         previous = signal.signal(signal.SIGALRM, _alarm)
         signal.alarm(60)  # a regression fails the test instead of hanging the run
         try:
-            module.FLAGS.unparse_flags()
-            module.FLAGS(["evaluate.py", *argv])
-            return module.main(None)
+            return module.main(list(argv))
         finally:
             signal.alarm(0)
             signal.signal(signal.SIGALRM, previous)
-            module.FLAGS.unparse_flags()
 
     return run
 
@@ -200,14 +198,14 @@ def test_output_is_never_overwritten_and_checked_first(
         (saved / "preset", saved / "preset" / "report.json", "inside the --model preset folder"),
         (saved / "preset", saved / "preset" / "config.json", "inside the --model preset folder"),
         (model, notes, "exists and is never overwritten; choose another path or delete it"),
-        (model, tmp_path / "report.json", "report_iou.png (the IoU chart of --output) exists"),
+        (model, tmp_path / "report.json", "report_iou.png (the IoU chart of --out) exists"),
         (model, notes / "report.json", "is not a folder"),
     ]
     for source, output, message in cases:
-        code = evaluate_main(f"--model={source}", "--dataset=sample", f"--output={output}")
+        code = evaluate_main(f"--model={source}", "--dataset=sample", f"--out={output}")
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1, (output, err)
-        assert err[0].startswith(f"error: --output={output}") and message in err[0], err
+        assert err[0].startswith(f"error: --out={output}") and message in err[0], err
     assert model.read_bytes() == before and notes.read_text() == "keep me"
     assert (tmp_path / "report_iou.png").read_bytes() == b"an earlier chart"
     assert not (tmp_path / "report.json").exists()
@@ -230,12 +228,12 @@ def test_output_in_a_read_only_folder_is_refused_first(
     monkeypatch.setattr(os, "access", read_only)
     for output in (folder / "report.json", folder / "new" / "sub" / "report.json"):
         code = evaluate_main(
-            f"--model={saved / 'model.keras'}", "--dataset=sample", f"--output={output}"
+            f"--model={saved / 'model.keras'}", "--dataset=sample", f"--out={output}"
         )
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1, err
         assert err[0] == (
-            f"error: --output={output}: {folder} is not writable (a read-only location?); "
+            f"error: --out={output}: {folder} is not writable (a read-only location?); "
             "choose a writable path"
         ), err
     assert os.listdir(folder) == []
@@ -254,8 +252,8 @@ def test_output_and_show_dir_on_a_read_only_mount_are_refused_first(saved, tmp_p
     model = f"--model={saved / 'model.keras'}"
     cases = [
         (
-            f"--output={folder}/report.json",
-            f"--output={folder}/report.json: {folder} is not writable (a read-only "
+            f"--out={folder}/report.json",
+            f"--out={folder}/report.json: {folder} is not writable (a read-only "
             "location?); choose a writable path",
         ),
         (
@@ -285,3 +283,92 @@ def test_a_fifo_model_is_refused_unopened(saved, tmp_path, evaluate_main, capsys
         assert evaluate_main(f"--model={fifo}", "--dataset=sample") == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(f"error: {fifo} is a FIFO"), err
+
+
+# -- the shared flag vocabulary: run and preset folders as --model, old spellings ----------
+def _tiny_run(folder, with_model=True):
+    """A run folder as training writes it: config.json (the RecipeConfig), checkpoints/
+    and, once training finished, model.keras."""
+    from keras_memseg.training import get_recipe
+    from keras_memseg.training.trainer import build_model
+
+    config = get_recipe("sample").replace(
+        base_channels=4, feats_channels=8, transform_channels=4, aux_channels=8
+    )
+    (folder / "checkpoints").mkdir(parents=True)
+    (folder / "config.json").write_text(config.to_json())
+    model = build_model(config, 11)
+    model(np.zeros((1, 32, 32, 3), "float32"))
+    model.memory.memory.assign(np.ones(model.memory.memory.shape, "float32"))
+    model.save_weights(str(folder / "checkpoints" / "ckpt-0000002.weights.h5"))
+    if with_model:
+        model.save(str(folder / "model.keras"))
+    return folder
+
+
+def test_a_run_folder_is_a_model_and_names_its_dataset(tmp_path):
+    run = _tiny_run(tmp_path / "run")
+    out = tmp_path / "report.json"
+    proc = _evaluate(f"--model={run}", "--max_examples=1", f"--out={out}")  # no --dataset
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "mIoU" in proc.stdout and json.loads(out.read_text())["num_images"] == 1
+
+
+def test_without_dataset_a_model_file_asks_for_one(saved, evaluate_main, capsys):
+    assert evaluate_main(f"--model={saved / 'model.keras'}") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pass --dataset NAME or --data ROOT" in err[0], err
+
+
+def test_an_unfinished_run_folder_stands_for_its_latest_checkpoint(tmp_path, evaluate_main):
+    from keras_memseg.training import evaluate_cli
+
+    run = _tiny_run(tmp_path / "run", with_model=False)
+    args = evaluate_cli.parse_args([f"--model={run}"])
+    path = evaluate_cli.model_path(args)
+    assert path == str(run / "checkpoints" / "ckpt-0000002.weights.h5")
+    assert evaluate_cli.dataset_of(args, path)[0] == "sample"
+
+
+def test_old_spellings_still_work_with_a_note(saved, tmp_path, evaluate_main, capsys):
+    from keras_memseg.training import evaluate_cli
+
+    args = evaluate_cli.parse_args(
+        ["--model=m", "--crop_size=512,1024", "--stride", "341,341", "--noflip", "--verbose"]
+    )
+    assert args.slide_window == (512, 1024) and args.slide_stride == (341, 341)
+    assert args.flip is False and args.verbose == 2
+    notes = capsys.readouterr().err.strip().splitlines()
+    assert notes == [
+        "note: --crop_size is now --slide_window",
+        "note: --stride is now --slide_stride",
+        "note: --noflip is now --no-flip",
+    ]
+    for argv, flip in ((["--flip"], True), (["--flip=false"], False), (["--no-flip"], False)):
+        assert evaluate_cli.parse_args(["--model=m", *argv]).flip is flip
+    assert evaluate_cli.parse_args(["--model=m", "--test_scale=512,2048"]).test_scale == (512, 2048)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("keep me")
+    code = evaluate_main(
+        f"--model={saved / 'model.keras'}", "--dataset=sample", f"--output={notes}"
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[0] == "note: --output is now --out", err
+    assert len(err) == 2 and err[1].startswith(f"error: --out={notes}: {notes} exists"), err
+
+
+def test_the_module_imports_nothing_heavy_at_its_top():
+    # Flags are parsed before TensorFlow loads: the module's own top-level imports are
+    # the standard library and two light modules (the package's parents are not ours).
+    import ast
+
+    from keras_memseg.training import evaluate_cli
+
+    tree = ast.parse(open(evaluate_cli.__file__).read())
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            names.add(node.module)
+    assert names <= {"os", "sys", "keras_memseg.console", "keras_memseg.file_kinds"}, names

@@ -6,12 +6,10 @@ import subprocess
 import sys
 
 import pytest
-from absl import flags
 
 from keras_memseg.training import RECIPES
 from keras_memseg.training import get_recipe
-from keras_memseg.training.cli import config_from_flags
-from keras_memseg.training.cli import define_flags
+from keras_memseg.training.cli import parse_command_line
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -45,10 +43,8 @@ def test_paper_values(name):
 
 
 def _parse(name, argv):
-    values = flags.FlagValues()
-    define_flags(get_recipe(name), values)
-    values(["prog"] + argv)
-    return config_from_flags(get_recipe(name), values)
+    config, _ = parse_command_line(argv, name)
+    return config
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
@@ -203,18 +199,10 @@ SLOW = pytest.mark.slow
 @pytest.mark.parametrize(
     "make_argv, last_line",
     [
-        # A boolean flag written with a space: absl reads `--eval_flip` (true) and would
-        # drop `false` without a word.
-        pytest.param(
-            lambda t: ["--eval_flip", "false"],
-            "unexpected argument 'false' (write --eval_flip=false)",
-            id="bool_with_space",
-        ),
         pytest.param(
             lambda t: ["--foo=1"],
-            "--foo=1: unknown flag (--helpfull lists the flags)",
+            "--foo=1: unknown flag (--help lists the flags)",
             id="unknown_flag",
-            marks=SLOW,
         ),
         pytest.param(
             lambda t: ["--max_stpes=2"],
@@ -359,31 +347,6 @@ def test_a_read_only_run_folder_location_is_one_line_naming_it(tmp_path):
     assert _error_lines(proc) == [
         f"error: --run_dir='{folder}/run': {folder} is not writable (a read-only location?)"
     ], proc.stderr[-2000:]
-
-
-@pytest.mark.parametrize(
-    "argv, problems",
-    [
-        (["--eval_flip", "false"], ["unexpected argument 'false' (write --eval_flip=false)"]),
-        (
-            ["--max_steps=1", "--", "x"],
-            ["unexpected argument 'x' (every setting is a flag: write --name=value)"],
-        ),
-        (["--max_steps=abc", "--max_steps=1"], ["--max_steps='abc': an integer"]),
-        (["--learning_rate", "fast"], ["--learning_rate='fast': a number"]),
-        (["--eval_flip=maybe"], ["--eval_flip='maybe': true or false"]),
-        (["--max_steps"], ["Missing value for flag --max_steps"]),
-    ],
-)
-def test_command_line_problems_are_one_line_each(argv, problems):
-    from keras_memseg.training.cli import parse_command_line
-    from keras_memseg.training.config import ConfigError
-
-    values = flags.FlagValues()
-    define_flags(get_recipe("sample"), values)
-    with pytest.raises(ConfigError) as error:
-        parse_command_line(values, ["prog", *argv])
-    assert error.value.problems == problems
 
 
 def test_sizes_are_bounded_with_the_other_flags():

@@ -15,7 +15,9 @@ gets `(images, labels, step)` as the input of its training forward pass in `fit(
 The class is assembled from one module per concern: `training_policy.py` (compile,
 losses, the step clock, metrics), `guards.py` (non-finite batches, labels, broken
 weights), `keras_workarounds.py` (multi-worker hooks), `compat.py` (old configs),
-`checks.py` (arguments and input arrays).
+`checks.py` (arguments and input arrays), `metadata.py` (class names and colours),
+`preprocessor.py` (normalisation, test resize, inference mode), `segment.py` (raw
+images to label maps) and `inference.py` (whole / slide / multi-scale + flip).
 """
 
 import keras
@@ -33,6 +35,13 @@ from keras_memseg.models.segmenter.checks import check_label_arrays
 from keras_memseg.models.segmenter.compat import migrate_config
 from keras_memseg.models.segmenter.guards import StepGuards
 from keras_memseg.models.segmenter.keras_workarounds import MultiWorkerWorkarounds
+from keras_memseg.models.segmenter.metadata import check_class_names
+from keras_memseg.models.segmenter.metadata import check_palette
+from keras_memseg.models.segmenter.metadata import default_class_names
+from keras_memseg.models.segmenter.metadata import default_palette
+from keras_memseg.models.segmenter.metadata import spec_labels
+from keras_memseg.models.segmenter.preprocessor import SegmenterPreprocessor
+from keras_memseg.models.segmenter.segment import segment
 from keras_memseg.models.segmenter.training_policy import TrainingPolicy
 from keras_memseg.models.segmenter.training_policy import split_inputs
 
@@ -56,11 +65,23 @@ def resolve_backbone(backbone, output_stride=8, sync_batchnorm=False, dtype=None
 
 
 class Segmenter(TrainingPolicy, StepGuards, MultiWorkerWorkarounds, keras.Model):
-    """Backbone resolution, auxiliary head, forward pass, config and preset I/O.
+    """Backbone resolution, auxiliary head, forward pass, metadata, config and preset I/O.
 
     Subclasses build their heads and implement `forward_heads`; `LOSS_TERMS` lists
     the loss names they can report (a class attribute, so nothing depends on the
     order of attribute assignments in constructors).
+
+    A string `backbone` is built with random weights: for ImageNet weights build the
+    backbone yourself and load them (`keras_memseg.convert.load_resnet_weights`, or
+    `DilatedResNetBackbone.from_preset(name)` once the preset is converted).
+
+    Metadata arguments (saved in the config, so `.keras` files and presets carry them;
+    `set_dataset_info(spec)` sets all three from a dataset):
+        class_names: K class names (default `class_<i>`).
+        palette: K (r, g, b) colours, 0-255 (default: deterministic distinct colours).
+        preprocessor: a `SegmenterPreprocessor` (or its config): normalisation, test
+            resize and inference mode used by `segment()` (default: ImageNet
+            normalisation, each image at its own size, whole inference).
     """
 
     LOSS_TERMS = ("stage2", "aux")
@@ -79,10 +100,14 @@ class Segmenter(TrainingPolicy, StepGuards, MultiWorkerWorkarounds, keras.Model)
         output_stride=8,
         sync_batchnorm=False,
         dtype=None,
+        class_names=None,
+        palette=None,
+        preprocessor=None,
         **kwargs,
     ):
         super().__init__(dtype=dtype, **kwargs)
         self.num_classes = check_int("num_classes", num_classes, 2)
+        self._set_metadata(class_names, palette, preprocessor)
         self.ignore_class = check_ignore_class(ignore_class, self.num_classes)
         self.output_stride = check_int("output_stride", output_stride, 1)
         self.sync_batchnorm = bool(sync_batchnorm)
@@ -107,6 +132,125 @@ class Segmenter(TrainingPolicy, StepGuards, MultiWorkerWorkarounds, keras.Model)
                 dtype=self.dtype_policy,
             )
         self.init_training_policy()
+
+    # -- metadata ------------------------------------------------------------------
+    def _set_metadata(self, class_names, palette, preprocessor):
+        names = check_class_names(class_names, self.num_classes)
+        colours = check_palette(palette, self.num_classes)
+        if isinstance(preprocessor, dict):
+            preprocessor = keras.saving.deserialize_keras_object(preprocessor)
+        if preprocessor is not None and not isinstance(preprocessor, SegmenterPreprocessor):
+            raise ValueError(
+                "preprocessor must be a SegmenterPreprocessor (or its config), got "
+                f"{type(preprocessor).__name__}"
+            )
+        # Plain attributes, not tracked sublayers: the preprocessor has no weights, and
+        # setting it on a built model (JAX: stateless) or loading an older file must
+        # not change the model's layer tree.
+        object.__setattr__(self, "_class_names", names)
+        object.__setattr__(self, "_palette", colours)
+        object.__setattr__(self, "_preprocessor", preprocessor)
+        if preprocessor is None and getattr(self, "_default_preprocessor", None) is None:
+            # Made once, here: a property that made one per access would build a layer
+            # each time Keras' saving walks the model's attributes.
+            object.__setattr__(self, "_default_preprocessor", SegmenterPreprocessor())
+
+    @property
+    def class_names(self):
+        """The K class names: those given, else `("class_0", ..., "class_{K-1}")`."""
+        return self._class_names or default_class_names(self.num_classes)
+
+    @property
+    def palette(self):
+        """The K (r, g, b) colours: those given, else deterministic distinct ones."""
+        return self._palette or default_palette(self.num_classes)
+
+    @property
+    def preprocessor(self):
+        """The `SegmenterPreprocessor` of `segment()` (a default one when none was set)."""
+        return self._preprocessor or self._default_preprocessor
+
+    @property
+    def has_class_names(self):
+        """Whether class names were given (not the generated `class_<i>`)."""
+        return self._class_names is not None
+
+    def set_metadata(self, class_names=None, palette=None, preprocessor=None):
+        """Sets (replaces) the class names, palette and preprocessor; None clears one."""
+        self._set_metadata(class_names, palette, preprocessor)
+
+    def set_dataset_info(self, spec, **preprocessor_overrides):
+        """Takes class names, palette, ignore class and test settings from a dataset.
+
+        Works before or after the model is built; `model.save` and `save_to_preset`
+        then carry them.
+
+        Args:
+            spec: a `DatasetSpec` (`keras_memseg.datasets.get_info(name)`), duck-typed:
+                `class_names`, `palette`, `ignore_class`, `augment.test_scale`,
+                `augment.test_keep_ratio`, `evaluation`, `flip_pairs` (a COCO-Stuff spec
+                with another class count gives its variant's names).
+            **preprocessor_overrides: `SegmenterPreprocessor` arguments to replace.
+
+        Raises:
+            ValueError: the dataset's class count is not the model's.
+        """
+        names, colours = spec_labels(spec, self.num_classes)
+        preprocessor = SegmenterPreprocessor.from_dataset(spec, **preprocessor_overrides)
+        ignore = getattr(spec, "ignore_class", None)
+        if ignore is not None:
+            self.ignore_class = check_ignore_class(ignore, self.num_classes)
+        self._set_metadata(names, colours, preprocessor)
+        return self
+
+    def metadata(self):
+        """`{"class_names", "palette", "test_scale", "keep_ratio", "mode", ...}`: what
+        the model knows about its outputs, JSON-friendly (preset metadata, exports)."""
+        pre = self.preprocessor.get_config()
+        return {
+            "num_classes": self.num_classes,
+            "class_names": list(self.class_names),
+            "palette": [list(c) for c in self.palette],
+            "ignore_class": self.ignore_class,
+            **{
+                key: pre[key]
+                for key in ("test_scale", "keep_ratio", "mode", "slide_window", "slide_stride")
+            },
+        }
+
+    def segment(self, images, return_probabilities=False, full_size=False):
+        """Class-id maps of raw images, at each image's own size.
+
+        Each image is resized to the preprocessor's test scale (bilinear; not with
+        `full_size=True`), normalised, run whole or by sliding window at its scales /
+        flips, and its scores resized back to the image's size before the argmax.
+
+        Args:
+            images: one RGB image (a uint8 or 0-255 float (H, W, 3) array, a PIL image,
+                or a file path: read with Pillow, EXIF orientation applied), a list of
+                them (any sizes), or a (B, H, W, 3) array.
+            return_probabilities: also return the (H, W, K) float32 probabilities.
+            full_size: run at each image's own size instead of the test scale.
+
+        Returns:
+            Label maps (uint8 when K <= 255, else int32): one (H, W) array for one
+            image, a list for a list, a (B, H, W) array for a batch array; with
+            `return_probabilities`, `(labels, probabilities)` shaped alike.
+
+        Raises:
+            ValueError: one line naming the bad input (dtype, shape, unreadable file).
+
+        Example:
+        >>> import numpy as np
+        >>> from keras_memseg.backbones import DilatedResNetBackbone
+        >>> from keras_memseg.models import DeepLabV3
+        >>> model = DeepLabV3(DilatedResNetBackbone(depth=18, base_channels=8), 3,
+        ...                   feats_channels=16, aux_channels=8, class_names=["a", "b", "c"])
+        >>> labels = model.segment(np.zeros((40, 56, 3), "uint8"))
+        >>> labels.shape, labels.dtype
+        ((40, 56), dtype('uint8'))
+        """
+        return segment(self, images, return_probabilities, full_size)
 
     # -- to implement ------------------------------------------------------------
     def forward_heads(self, images, training=False):
@@ -180,6 +324,13 @@ class Segmenter(TrainingPolicy, StepGuards, MultiWorkerWorkarounds, keras.Model)
             "ignore_class": self.ignore_class,
             "output_stride": self.output_stride,
             "sync_batchnorm": self.sync_batchnorm,
+            "class_names": None if self._class_names is None else list(self._class_names),
+            "palette": None if self._palette is None else [list(c) for c in self._palette],
+            "preprocessor": (
+                None
+                if self._preprocessor is None
+                else keras.saving.serialize_keras_object(self._preprocessor)
+            ),
         }
 
     @classmethod
@@ -192,16 +343,43 @@ class Segmenter(TrainingPolicy, StepGuards, MultiWorkerWorkarounds, keras.Model)
         return cls(**config)
 
     def save_to_preset(self, preset_dir, metadata=None):
-        """Saves config and weights (memory included) as a local preset folder."""
-        preset_io.save_to_preset(self, preset_dir, metadata)
+        """Saves config and weights (memory included) as a local preset folder; its
+        `metadata.json` also records `metadata()` (class names, palette, test scale)."""
+        preset_io.save_to_preset(self, preset_dir, {**self.metadata(), **(metadata or {})})
 
     @classmethod
-    def from_preset(cls, preset_dir, load_weights=True):
-        """Loads a preset folder written by `save_to_preset` or by `python -m
-        keras_memseg.convert` (a local folder: nothing is downloaded)."""
-        model = preset_io.load_from_preset(preset_dir, load_weights)
+    def from_preset(cls, preset, load_weights=True):
+        """Loads a preset folder, or a named preset once converted. Nothing is downloaded.
+
+        Args:
+            preset: a folder written by `save_to_preset` or `keras-memseg convert`, or
+                a name of `cls.presets` (`MemorySegmenter.presets`: the authors'
+                published MCIBI checkpoints), converted once with `keras-memseg convert
+                FILE --preset NAME` into `keras_memseg.presets.preset_home()/NAME`. A
+                name not converted yet raises a FileNotFoundError naming the file to
+                download and the command to run; an unknown name a ValueError listing
+                the known ones.
+            load_weights: False builds the saved architecture with fresh weights.
+
+        Example:
+        >>> from keras_memseg.models import MemorySegmenter
+        >>> "mcibi_resnet50_ade20k" in MemorySegmenter.presets
+        True
+        >>> try:
+        ...     MemorySegmenter.from_preset("mcibi_resnet50_ade21k")
+        ... except ValueError as error:
+        ...     print(str(error)[:70])
+        unknown preset 'mcibi_resnet50_ade21k': not a preset folder, and not a
+        """
+        named, pending = {}, [cls]
+        while pending:  # the presets of `cls` and of its subclasses (Segmenter: all)
+            klass = pending.pop()
+            named.update(vars(klass).get("presets", {}))
+            pending.extend(klass.__subclasses__())
+        folder = preset_io.named_preset_folder(preset, named, owner=cls.__name__)
+        model = preset_io.load_from_preset(folder, load_weights)
         if not isinstance(model, cls):
             raise ValueError(
-                f"preset {preset_dir} holds a {type(model).__name__}, not a {cls.__name__}"
+                f"preset {folder} holds a {type(model).__name__}, not a {cls.__name__}"
             )
         return model
