@@ -9,6 +9,7 @@ import keras
 from keras_memseg import presets
 from keras_memseg.file_kinds import special_file_kind
 from keras_memseg.models.segmenter import Segmenter
+from keras_memseg.models.segmenter.new_classes import for_classes
 
 
 class ModelFileError(ValueError):
@@ -26,8 +27,12 @@ def check_not_special(path, what="model"):
         )
 
 
-def load_segmenter(path):
+def load_segmenter(path, num_classes=None, class_names=None):
     """Loads a segmenter saved with `model.save(...)` or `save_to_preset(...)`.
+
+    With `num_classes` (or `class_names`) of another class count, the classifiers and the
+    memory's rows start fresh for the new classes and every other weight is loaded: the
+    start of a fine-tuning run (`keras-memseg train --init_from=PATH`).
 
     Args:
         path: a `.keras` file, or a preset folder (`config.json` + `model.weights.h5`,
@@ -84,4 +89,4 @@ def load_segmenter(path):
             f"{path} holds a {type(model).__name__}, not a keras_memseg "
             "segmenter (MemorySegmenter or DeepLabV3)"
         )
-    return model
+    return for_classes(model, num_classes, class_names)

@@ -66,6 +66,7 @@ class RecipeConfig:
     backbone: str = "resnet50_v1c"
     base_channels: int = 0
     pretrained: str = ""
+    init_from: str = ""
     output_stride: int = 8
     context: str = "aspp"
     feats_channels: int = 512
@@ -323,6 +324,11 @@ def path_problems(config, run_dir):
             check_source(config.pretrained)
         except (OSError, ValueError) as error:
             out.append(f"--pretrained={config.pretrained!r}: {error}")
+    if config.init_from:
+        try:
+            init_model_path(config.init_from)
+        except ValueError as error:
+            out.append(f"--init_from={config.init_from!r}: {error}")
     folders = {"run_dir": run_dir, "export_dir": config.export_dir}
     if config.show_dir != "none":
         folders["show_dir"] = config.show_dir
@@ -331,6 +337,26 @@ def path_problems(config, run_dir):
         if problem:
             out.append(f"--{field}={folder!r}: {problem}")
     return out
+
+
+def init_model_path(init_from):
+    """The file or folder `--init_from` loads: a run folder's `model.keras`, a `.keras`
+    file, a preset folder, or a converted named preset (`MemorySegmenter.presets`) in
+    `keras_memseg.presets.preset_home()`. ValueError (one line) for anything else."""
+    from keras_memseg.file_kinds import resolve_model_path
+    from keras_memseg.models.mcibi.mcibi_presets import mcibi_presets
+    from keras_memseg.presets import preset_home
+
+    if init_from in mcibi_presets and not os.path.exists(init_from):
+        folder = os.path.join(preset_home(), init_from)
+        if not os.path.isdir(folder):
+            raise ValueError(
+                f"named preset {init_from} is not converted yet: "
+                f"{mcibi_presets[init_from]['convert_command']} (after downloading "
+                f"{mcibi_presets[init_from]['source']})"
+            )
+        return folder
+    return resolve_model_path(init_from)
 
 
 def field_types():

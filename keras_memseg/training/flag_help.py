@@ -14,6 +14,7 @@ GROUPS = {
         "backbone",
         "base_channels",
         "pretrained",
+        "init_from",
         "output_stride",
         "context",
         "feats_channels",
@@ -86,6 +87,10 @@ HELP = {
     "backbone": "the dilated ResNet of the model (a DilatedResNetBackbone preset)",
     "base_channels": "width of the backbone's first stage; 0: the standard width (64). Small "
     "values make tiny models for tests and CPUs",
+    "init_from": "fine-tune: start from a trained segmenter (a run folder, a .keras file, a "
+    "preset folder or a converted named preset), its architecture as saved (the model flags "
+    "above are not used); the classifiers and the memory start fresh when the dataset has "
+    "another class count, every other weight is loaded",
     "pretrained": "backbone weights: a preset folder, a .weights.h5 or the authors' PyTorch "
     "checkpoint (.pth); checked, and loaded once, before the run folder is created; "
     "empty: from scratch",
@@ -175,6 +180,7 @@ EXAMPLES = {
     "manual_dir": "~/downloads/ADEChallengeData2016",
     "backbone": "resnet101_v1c",
     "base_channels": "16",
+    "init_from": "runs/ade20k",
     "pretrained": "resnet50_v1c.pth",
     "output_stride": "16",
     "context": "ppm",

@@ -52,6 +52,11 @@ RESUMABLE_FIELDS = frozenset(
 )
 
 
+# Fields added to RecipeConfig after runs were written: a config.json without one holds
+# its default (a run of an earlier version resumes).
+ADDED_FIELDS = {"init_from": ""}
+
+
 class RunFolderError(RuntimeError):
     """The run folder cannot be used by this run; the message says why and what to do."""
 
@@ -76,7 +81,8 @@ def config_differences(old, new):
     for key in sorted(set(old) | set(new)):
         if key in RESUMABLE_FIELDS:
             continue
-        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+        missing = ADDED_FIELDS.get(key, "<absent>")
+        a, b = old.get(key, missing), new.get(key, missing)
         if a != b:
             out.append(f"{key}: {a!r} -> {b!r}")
     return out

@@ -32,6 +32,7 @@ from keras_memseg.evaluation import report_to_json
 from keras_memseg.evaluation.charts import save_iou_chart
 from keras_memseg.metrics import format_table
 from keras_memseg.models import MemorySegmenter
+from keras_memseg.models import load_segmenter
 from keras_memseg.optimizers import PolyDecay
 from keras_memseg.optimizers import TiedMomentum
 from keras_memseg.optimizers import TorchSGD
@@ -47,6 +48,7 @@ from keras_memseg.training.callbacks import is_disk_full
 from keras_memseg.training.callbacks import state_bytes
 from keras_memseg.training.callbacks import step_of
 from keras_memseg.training.config import ConfigError
+from keras_memseg.training.config import init_model_path
 from keras_memseg.training.config import path_problems
 from keras_memseg.training.keras_saving import cache_attribute_skipsets
 from keras_memseg.training.run_folder import RunFolder
@@ -191,23 +193,10 @@ def build_model(config, num_classes, sync_batchnorm=False, dtype=None, info=None
     names, palette and ignore class, and the recipe's test resize and inference settings
     (`model.preprocessor`), so that `model.keras` is enough to predict, evaluate and export.
     """
-    backbone = _backbone(config, sync_batchnorm, dtype)
-    if config.pretrained:
-        load_resnet_weights(backbone, config.pretrained)
-    context = None if config.context in ("", "none") else config.context
-    model = MemorySegmenter(
-        backbone,
-        num_classes,
-        context=context,
-        feats_channels=config.feats_channels,
-        transform_channels=config.transform_channels,
-        aux_channels=config.aux_channels,
-        activation=config.activation,
-        output_stride=config.output_stride,
-        sync_batchnorm=sync_batchnorm,
-        dropout=config.dropout,
-        dtype=dtype,
-    )
+    if config.init_from:
+        model = load_segmenter(init_model_path(config.init_from), num_classes=num_classes)
+    else:
+        model = _new_model(config, num_classes, sync_batchnorm, dtype)
     if info is not None:
         aug = augment_config(config)
         model.set_dataset_info(
@@ -222,6 +211,26 @@ def build_model(config, num_classes, sync_batchnorm=False, dtype=None, info=None
             probs_before_resize=config.probs_before_resize,
         )
     return model
+
+
+def _new_model(config, num_classes, sync_batchnorm=False, dtype=None):
+    backbone = _backbone(config, sync_batchnorm, dtype)
+    if config.pretrained:
+        load_resnet_weights(backbone, config.pretrained)
+    context = None if config.context in ("", "none") else config.context
+    return MemorySegmenter(
+        backbone,
+        num_classes,
+        context=context,
+        feats_channels=config.feats_channels,
+        transform_channels=config.transform_channels,
+        aux_channels=config.aux_channels,
+        activation=config.activation,
+        output_stride=config.output_stride,
+        sync_batchnorm=sync_batchnorm,
+        dropout=config.dropout,
+        dtype=dtype,
+    )
 
 
 def compile_model(model, config, jit_compile=False):
@@ -296,6 +305,8 @@ def _summary(config, aug, total, replicas, run_dir):
 
 def backbone_origin(config):
     """Where the backbone's starting weights come from, as the run summary says it."""
+    if config.init_from:
+        return f"model: the trained segmenter {config.init_from} (fine-tuned)"
     if config.pretrained:
         return f"backbone: ImageNet weights from {config.pretrained}"
     return (

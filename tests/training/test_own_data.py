@@ -103,3 +103,45 @@ def test_the_trained_model_carries_the_folder_classes(folder, tmp_path):
     assert model.class_names[:2] == ("Sky", "Building") and model.palette[0] == (128, 128, 128)
     pre = model.preprocessor
     assert (pre.test_scale, pre.mode, pre.slide_window) == ((96, 72), "slide", (64, 64))
+
+
+def test_fine_tune_a_trained_run_on_another_class_set(folder, tmp_path):
+    import tensorflow as tf
+
+    from keras_memseg.models import load_segmenter
+    from keras_memseg.training import trainer
+    from keras_memseg.training.run_folder import config_differences
+
+    first = folder_recipe(folder).replace(
+        run_dir=str(tmp_path / "first"), intra_op_parallelism_threads=0, **TINY
+    )
+    trained = trainer.train(first, evaluate=False).model
+    rng = np.random.default_rng(1)
+    data = tf.data.Dataset.from_tensor_slices(
+        {
+            "image": rng.integers(0, 256, (4, 40, 56, 3)).astype("uint8"),
+            "label": rng.integers(0, 2, (4, 40, 56)).astype("uint8"),
+        }
+    )
+    second = first.replace(
+        run_dir=str(tmp_path / "second"), init_from=str(tmp_path / "first"), num_train_examples=4
+    )
+    result = trainer.train(second, train_data=data, eval_data=data, class_names=["a", "b"])
+    assert result.model.num_classes == 2 and result.model.class_names == ("a", "b")
+    saved = load_segmenter(os.path.join(result.run_dir, "model.keras"))
+    assert saved.num_classes == 2
+    # The second run starts from the first run's saved weights (an exact oracle: the file),
+    # not from a fresh initialisation.
+    start = trainer.build_model(second, 2)
+    first_saved = load_segmenter(os.path.join(tmp_path, "first", "model.keras"))
+    for ours, theirs in zip(start.backbone.weights, first_saved.backbone.weights):
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+    np.testing.assert_array_equal(
+        np.asarray(first_saved.backbone.weights[0]), np.asarray(trained.backbone.weights[0])
+    )
+    # A missing --init_from is one line before anything is written.
+    with pytest.raises(ConfigError, match="--init_from="):
+        trainer.train(second.replace(init_from=str(tmp_path / "none"), run_dir=str(tmp_path / "x")))
+    assert not (tmp_path / "x").exists()
+    # A config.json of an earlier version (no init_from) resumes.
+    assert config_differences({"lr": 1}, {"lr": 1, "init_from": ""}) == []

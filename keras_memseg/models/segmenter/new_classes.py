@@ -68,3 +68,20 @@ def with_num_classes(model, num_classes, class_names=None, palette=None):
         else:
             new_w.assign(old_w)
     return new, fresh
+
+
+def for_classes(model, num_classes=None, class_names=None):
+    """`model` itself when neither argument asks for another class set, else
+    `with_num_classes(model, ...)[0]` (`num_classes` defaults to `len(class_names)`).
+    Class names alone, for the model's own class count, are set on the model itself."""
+    if num_classes is None and class_names is None:
+        return model
+    if num_classes is None:
+        num_classes = len(class_names)
+    if class_names is not None and len(class_names) != int(num_classes):
+        raise ValueError(f"{len(class_names)} class_names for num_classes={num_classes}")
+    if int(num_classes) == model.num_classes:
+        if class_names is not None:
+            model.set_metadata(class_names, model._palette, model._preprocessor)  # noqa: SLF001
+        return model
+    return with_num_classes(model, num_classes, class_names)[0]

@@ -40,6 +40,7 @@ from keras_memseg.models.segmenter.metadata import check_palette
 from keras_memseg.models.segmenter.metadata import default_class_names
 from keras_memseg.models.segmenter.metadata import default_palette
 from keras_memseg.models.segmenter.metadata import spec_labels
+from keras_memseg.models.segmenter.new_classes import for_classes
 from keras_memseg.models.segmenter.preprocessor import SegmenterPreprocessor
 from keras_memseg.models.segmenter.segment import segment
 from keras_memseg.models.segmenter.training_policy import TrainingPolicy
@@ -348,7 +349,7 @@ class Segmenter(TrainingPolicy, StepGuards, MultiWorkerWorkarounds, keras.Model)
         preset_io.save_to_preset(self, preset_dir, {**self.metadata(), **(metadata or {})})
 
     @classmethod
-    def from_preset(cls, preset, load_weights=True):
+    def from_preset(cls, preset, load_weights=True, num_classes=None, class_names=None):
         """Loads a preset folder, or a named preset once converted. Nothing is downloaded.
 
         Args:
@@ -360,6 +361,10 @@ class Segmenter(TrainingPolicy, StepGuards, MultiWorkerWorkarounds, keras.Model)
                 download and the command to run; an unknown name a ValueError listing
                 the known ones.
             load_weights: False builds the saved architecture with fresh weights.
+            num_classes, class_names: fine-tune to another class set: the classifiers
+                (and the memory's rows) start fresh for `num_classes` (or
+                `len(class_names)`) classes, every other weight is the preset's
+                (`keras_memseg.models.segmenter.new_classes.with_num_classes`).
 
         Example:
         >>> from keras_memseg.models import MemorySegmenter
@@ -382,4 +387,4 @@ class Segmenter(TrainingPolicy, StepGuards, MultiWorkerWorkarounds, keras.Model)
             raise ValueError(
                 f"preset {folder} holds a {type(model).__name__}, not a {cls.__name__}"
             )
-        return model
+        return for_classes(model, num_classes, class_names)
