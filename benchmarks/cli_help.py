@@ -9,7 +9,8 @@ Runs every command `--repeats` times, round-robin (a burst of load touches every
 alike), and prints a table (command, median seconds, max); writes the times, whether
 each run exited 0, the command, commit and machine as JSON, and the table as Markdown
 beside it. It asserts nothing: a help that imports TensorFlow shows as seconds instead of
-tenths.
+tenths. The row "tensorflow" (`python -c "import tensorflow"`) is measured in the same
+rounds: the floor of a help that imports TensorFlow before parsing, as each did before.
 """
 
 import argparse
@@ -39,6 +40,8 @@ def commands(selected=None):
     table = {"help": [*console, "--help"]}
     table.update({name: [*console, name, "--help"] for name in SUBCOMMANDS})
     table["recipe"] = [sys.executable, str(ROOT / RECIPE), "--help"]
+    # Side by side: what every help cost while the commands imported TensorFlow first.
+    table["tensorflow"] = [sys.executable, "-c", "import tensorflow"]
     if selected:
         unknown = sorted(set(selected) - set(table))
         if unknown:
