@@ -629,6 +629,28 @@ def fault_probe(r):
     ]
 
 
+def cli_help(r):
+    name = "cli_help.json"
+    if name not in r:
+        return []
+    d = r.json(name)
+    rows = [
+        [f"`{run['command']}`", seconds(run["median_s"] * 1000), seconds(run["max_s"] * 1000)]
+        for run in d["runs"].values()
+    ]
+    return [
+        "## Command-line help",
+        "",
+        f"`--help` of every command, each in a fresh process ({d['repeats']} rounds, round-robin), "
+        "beside the import of TensorFlow measured in the same rounds: what each help cost "
+        "while the commands imported it before parsing their flags.",
+        "",
+        *table(["command", "median", "max"], rows),
+        r.source(name),
+        "",
+    ]
+
+
 def every_file(r):
     rows = [
         [
@@ -684,6 +706,7 @@ def render(folder=RESULTS):
         data_pipeline,
         accuracy,
         fault_probe,
+        cli_help,
         every_file,
     ):
         lines += section(r)
