@@ -136,3 +136,64 @@ def test_installed_console_script_runs():
     assert proc.returncode == 0 and "keras-memseg COMMAND" in proc.stdout, proc.stderr[-3000:]
     proc = _run("train", "--help", program=("keras-memseg",))
     assert proc.returncode == 0 and "--slide_window H,W, --eval_crop_size H,W" in proc.stdout
+
+
+def test_a_folder_of_your_own_trains_predicts_evaluates_and_exports(tmp_path):
+    """Issue #29's "done when": a folder made here, `keras-memseg train --data ROOT` on a
+    tiny model, then predict (class names from classes.txt, no --dataset), evaluate and
+    export on the same run folder, each through the console command."""
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path / "fields"
+    rng = np.random.default_rng(0)
+    names = ("soil", "crop row", "weed")
+    for split, count in (("train", 4), ("val", 2)):
+        (root / "images" / split).mkdir(parents=True)
+        (root / "labels" / split).mkdir(parents=True)
+        for i in range(count):
+            label = np.repeat(np.arange(3, dtype=np.uint8), 16)[None, :].repeat(36, 0)
+            label[:4] = 255
+            image = (label[..., None] * 60 + rng.integers(0, 40, (36, 48, 3))).astype(np.uint8)
+            Image.fromarray(image).save(root / "images" / split / f"{i}.jpg")
+            Image.fromarray(label, mode="L").save(root / "labels" / split / f"{i}.png")
+    (root / "classes.txt").write_text("soil 120,80,40\ncrop row 40,160,40\nweed #dc2828\n")
+
+    def run(*args):
+        done = subprocess.run(
+            [sys.executable, "-m", "keras_memseg.cli", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        return done.stdout
+
+    out = run(
+        "train", "--data", str(root), "--backbone=resnet18_v1c", "--base_channels=8",
+        "--feats_channels=16", "--transform_channels=8", "--aux_channels=8",
+        "--crop_size=32,32", "--global_batch_size=2", "--max_steps=2", "--checkpoint_every=2",
+        "--test_scale=36,48", "--export_dir=", "--show_dir=none",
+    )  # fmt: skip
+    assert "fields: MCIBI resnet18_v1c" in out and "on " + str(root.resolve()) in out
+    run_dir = tmp_path / "runs" / "fields"
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["num_train_examples"] == 4 and config["dataset"] == str(root.resolve())
+
+    photo = tmp_path / "photo.png"
+    Image.fromarray(rng.integers(0, 256, (72, 96, 3)).astype(np.uint8)).save(photo)
+    out = run("predict", "--model", str(run_dir), str(photo), "--out", "predictions")
+    labels = np.asarray(Image.open(tmp_path / "predictions" / "photo.png"))
+    assert labels.shape == (72, 96) and labels.max() < 3  # at the photo's size
+    palette = Image.open(tmp_path / "predictions" / "photo.png").getpalette()[:9]
+    assert palette == [120, 80, 40, 40, 160, 40, 220, 40, 40]  # classes.txt's colours
+
+    out = run("evaluate", "--model", str(run_dir), "--out", "eval.json")
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert list(report["per_class"]) == list(names) and report["num_images"] == 2
+
+    run("export", "--model", str(run_dir), "--format", "saved_model", "--out", "saved_models")
+    version = tmp_path / "saved_models" / "memseg" / "1"
+    assert (version / "saved_model.pb").is_file()
+    assert (version / "assets" / "labels.txt").read_text().splitlines() == list(names)

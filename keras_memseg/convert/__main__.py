@@ -1,6 +1,6 @@
 """python -m keras_memseg.convert: a PyTorch checkpoint as a keras_memseg preset folder.
 
-    keras-memseg convert deeplabv3_r50_ade20k.pth --preset mcibi_resnet50_ade20k
+    keras-memseg convert mcibi_deeplabv3_r50_ade20k.pth --preset mcibi_resnet50_ade20k
     keras-memseg convert mcibi_resnet50_ade20k
     python -m keras_memseg.convert mcibi_deeplabv3_resnet50os8_ade20k.pth --out ade20k_r50
     python -m keras_memseg.convert resnet50_v1c-2cccc1ad.pth --preset resnet50_v1c
@@ -14,7 +14,7 @@ preset (`DilatedResNetBackbone.presets`, backbone checkpoints) for
 `DilatedResNetBackbone.from_preset(NAME)`, or a named MCIBI preset
 (`MemorySegmenter.presets`, the authors' published checkpoints) for
 `MemorySegmenter.from_preset(NAME)`. A published checkpoint is known by its file name
-(`deeplabv3_r50_ade20k.pth`): without `--out`/`--preset` it goes to its named preset,
+(`mcibi_deeplabv3_r50_ade20k.pth`): without `--out`/`--preset` it goes to its named preset,
 and the source may be the preset's name (its file is then looked for in the current
 folder). Every checkpoint's SHA-256 is printed and recorded in metadata.json; a
 published one whose table entry has a hash must match it. A segmentor gets the class

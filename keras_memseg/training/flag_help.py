@@ -91,7 +91,8 @@ HELP = {
     "preset folder or a converted named preset), its architecture as saved (the model flags "
     "above are not used); the classifiers and the memory start fresh when the dataset has "
     "another class count, every other weight is loaded",
-    "pretrained": "backbone weights: a preset folder, a .weights.h5 or the authors' PyTorch "
+    "pretrained": "backbone weights: a converted backbone preset's name (resnet50_v1c), a "
+    "preset folder, a .weights.h5 or the authors' PyTorch "
     "checkpoint (.pth); checked, and loaded once, before the run folder is created; "
     "empty: from scratch",
     "output_stride": "input size / feature size of the backbone: 8 (dilated, the paper's), "
@@ -181,7 +182,7 @@ EXAMPLES = {
     "backbone": "resnet101_v1c",
     "base_channels": "16",
     "init_from": "runs/ade20k",
-    "pretrained": "resnet50_v1c.pth",
+    "pretrained": "resnet50_v1c",
     "output_stride": "16",
     "context": "ppm",
     "feats_channels": "256",

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from keras_memseg import datasets
 from keras_memseg.backbones import DilatedResNetBackbone
+from keras_memseg.backbones.resnet.resnet_pretrained import resolve_source
 from keras_memseg.console import progress_verbosity
 from keras_memseg.convert import load_resnet_weights
 from keras_memseg.evaluation import InferenceConfig
@@ -173,7 +174,7 @@ def check_pretrained(config):
     try:
         with warnings.catch_warnings():  # torch's pickle-protocol notes, Keras' skips
             warnings.simplefilter("ignore")
-            load_resnet_weights(_backbone(config), config.pretrained)
+            load_resnet_weights(_backbone(config), resolve_source(config.pretrained))
     except (ValueError, OSError, ImportError, KeyError, TypeError) as error:
         raise ConfigError([f"--pretrained={config.pretrained!r}: {one_line(error)}"]) from None
 
@@ -216,7 +217,7 @@ def build_model(config, num_classes, sync_batchnorm=False, dtype=None, info=None
 def _new_model(config, num_classes, sync_batchnorm=False, dtype=None):
     backbone = _backbone(config, sync_batchnorm, dtype)
     if config.pretrained:
-        load_resnet_weights(backbone, config.pretrained)
+        load_resnet_weights(backbone, resolve_source(config.pretrained))
     context = None if config.context in ("", "none") else config.context
     return MemorySegmenter(
         backbone,

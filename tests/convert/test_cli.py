@@ -222,14 +222,17 @@ def test_a_published_file_with_another_hash_is_refused(tmp_path, capsys, monkeyp
     "args, message",
     [
         (["mcibi_resnest101_lip"], "preset 'mcibi_resnest101_lip': the ResNeSt-101"),
-        (["{tmp}/deeplabv3_vitlarge_ade20k.pth"], "the ViT-Large backbone is not supported yet"),
+        (
+            ["{tmp}/mcibi_deeplabv3_vitlarge_ade20k.pth"],
+            "the ViT-Large backbone is not supported yet",
+        ),
         (["mcibi_hrnetv2w48_cityscapes"], "HRNetV2p-W48 backbone is not supported yet (issue #30)"),
         (["{tmp}/" + TEST_FILE, "--preset", "mcibi_resnet50_lip"], "not of --preset"),
         (["{ckpt}", "--preset", "mcibi_nope"], "nor an MCIBI preset (mcibi_"),
     ],
 )
 def test_named_preset_errors_are_one_line(tmp_path, capsys, published, checkpoint, args, message):
-    shutil.copy(checkpoint, tmp_path / "deeplabv3_vitlarge_ade20k.pth")
+    shutil.copy(checkpoint, tmp_path / "mcibi_deeplabv3_vitlarge_ade20k.pth")
     shutil.copy(checkpoint, tmp_path / TEST_FILE)
     args = [a.replace("{tmp}", str(tmp_path)).replace("{ckpt}", checkpoint) for a in args]
     assert main(args) == 2

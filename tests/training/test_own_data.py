@@ -145,3 +145,19 @@ def test_fine_tune_a_trained_run_on_another_class_set(folder, tmp_path):
     assert not (tmp_path / "x").exists()
     # A config.json of an earlier version (no init_from) resumes.
     assert config_differences({"lr": 1}, {"lr": 1, "init_from": ""}) == []
+
+
+def test_pretrained_takes_a_converted_backbone_preset_name(tmp_path, monkeypatch):
+    from keras_memseg.backbones import DilatedResNetBackbone
+    from keras_memseg.backbones.resnet.resnet_pretrained import resolve_source
+    from keras_memseg.training.config import path_problems
+
+    monkeypatch.setenv("KERAS_MEMSEG_HOME", str(tmp_path))
+    config = get_recipe("sample").replace(pretrained="resnet18_v1c")
+    problems = path_problems(config, str(tmp_path / "run"))
+    assert len(problems) == 1 and "is not converted yet" in problems[0]
+    assert "keras-memseg convert resnet18_v1c-b5776b93.pth --preset resnet18_v1c" in problems[0]
+    folder = tmp_path / "presets" / "resnet18_v1c"
+    DilatedResNetBackbone(depth=18, base_channels=16).save_to_preset(str(folder))
+    assert resolve_source("resnet18_v1c") == str(folder)
+    assert path_problems(config, str(tmp_path / "run")) == []

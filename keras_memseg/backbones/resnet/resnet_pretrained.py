@@ -207,10 +207,37 @@ def load_weights_file(backbone, path):
     return len(_weighted_layers(backbone))
 
 
+def resolve_source(source):
+    """`source` itself, or for a backbone preset name (`resnet50_v1c`) that is not a path,
+    its converted folder `keras_memseg.presets.preset_home()/NAME`.
+
+    Raises `FileNotFoundError` (one line: the file to download and the command) for a
+    name that is not converted yet.
+
+    Example:
+    >>> resolve_source("weights/r50.pth")
+    'weights/r50.pth'
+    """
+    from keras_memseg.backbones.resnet.dilated_resnet_presets import backbone_presets
+
+    source = os.fspath(source)
+    if source not in backbone_presets or os.path.exists(source):
+        return source
+    folder = os.path.join(preset_io.preset_home(), source)
+    if os.path.isdir(folder):
+        return folder
+    url = backbone_presets[source]["source"]
+    raise FileNotFoundError(
+        f"backbone preset {source} is not converted yet: download {url}, then run: "
+        f"keras-memseg convert {url.rsplit('/', 1)[-1]} --preset {source}"
+    )
+
+
 def check_source(source):
     """Refuses a `load_resnet_weights` source that cannot be one, without opening it.
 
-    `source` must be a preset folder (with a `config.json`) or a non-empty regular file
+    `source` must be a preset folder (with a `config.json`), a converted backbone preset's
+    name (`resolve_source`), or a non-empty regular file
     named `.weights.h5` or as a PyTorch checkpoint (`.pth`, `.pt`, `.pth.tar`, `.bin`,
     `.ckpt`). Only `os.stat` is used: a FIFO, a device or a socket is never opened.
 
@@ -222,7 +249,7 @@ def check_source(source):
     ...
     FileNotFoundError: pretrained weights not found: /no/such/weights.pth
     """
-    source = os.fspath(source)
+    source = resolve_source(source)
     try:
         mode = os.stat(source).st_mode
     except FileNotFoundError:

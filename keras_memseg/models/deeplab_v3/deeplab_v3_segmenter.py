@@ -23,7 +23,8 @@ class DeepLabV3(Segmenter):
     `sync_batchnorm`, `dtype`); `compile()` the training policy.
 
     Args:
-        backbone: a backbone preset name or a pyramid backbone model.
+        backbone: a backbone preset name (built with random weights: see
+            `MemorySegmenter` for ImageNet ones) or a pyramid backbone model.
         num_classes: K.
         feats_channels: ASPP width (512).
         aspp_rates: ASPP dilations.

@@ -46,8 +46,10 @@ class MemorySegmenter(Segmenter):
     `dL/dW = dL/dR M_new^T` while the forward used `M_old`.
 
     Args:
-        backbone: a backbone preset name (`DilatedResNetBackbone.presets`, built with
-            random weights), or a keras.Model with `pyramid_outputs` (KerasHub) or
+        backbone: a backbone preset name (`DilatedResNetBackbone.presets`), built with
+            RANDOM weights (the paper starts from ImageNet ones: pass
+            `DilatedResNetBackbone.from_preset(name)` of a converted preset, or load them
+            with `keras_memseg.convert.load_resnet_weights`), or a keras.Model with `pyramid_outputs` (KerasHub) or
             `pyramid_level_inputs` (KerasCV). P5 feeds the head, P4 the aux head.
         num_classes: K.
         context: `"aspp"` (DeepLabV3 + MCIBI, all paper configs), `"ppm"` or None.
