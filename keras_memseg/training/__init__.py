@@ -1,4 +1,4 @@
-"""Training: recipe configs and the absl CLI (light imports).
+"""Training: recipe configs and the `keras-memseg train` command line (light imports).
 
 The TensorFlow trainer lives in `keras_memseg.training.trainer` (`train(config)`),
 strategy selection in `keras_memseg.training.strategy`; import them explicitly.

@@ -4,7 +4,7 @@ The values are those of the reference's configs (`ssseg/configs/mcibi/` in
 SegmentationBLWX/sssegmentation) for ResNet-50-V1c D8.
 
 A `RecipeConfig` is plain data; `keras_memseg.training.trainer.train(config)` runs it
-and the recipe scripts expose every field as an absl flag.
+and the recipe scripts expose every field as a flag (`keras_memseg.training.cli`).
 """
 
 import dataclasses
