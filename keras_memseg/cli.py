@@ -60,14 +60,6 @@ def usage():
     )
 
 
-def _evaluate(module, args):
-    """`keras-memseg evaluate`: the module's `main(argv)`, or `run([prog, *argv])` while it
-    is an absl program (whose `main` takes the parsed flags)."""
-    if hasattr(module, "FLAGS") and hasattr(module, "run"):
-        return module.run(["keras-memseg evaluate", *args])
-    return module.main(args)
-
-
 def main(argv=None):
     """Runs `keras-memseg ARGV...`; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -90,12 +82,7 @@ def main(argv=None):
         return 2
     quiet_tensorflow_startup(args)
     module = importlib.import_module(COMMANDS[command][0])
-    if command == "evaluate":
-        code = _evaluate(module, args)
-    elif command == "train":
-        code = module.main(args, prog="keras-memseg train")
-    else:
-        code = module.main(args)
+    code = module.main(args, prog=f"keras-memseg {command}")
     return 0 if code is None else code
 
 

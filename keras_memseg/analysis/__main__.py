@@ -59,9 +59,9 @@ class _TestScale(argparse.Action):
 EXIT_BAD_INPUT = 2
 
 
-def _parser():
+def _parser(prog=PROG):
     p = OneLineErrorParser(
-        prog=PROG,
+        prog=prog,
         description="Intra-class compactness and inter-class dispersion of a segmenter's "
         "pixel embeddings, and what its feature memory holds.",
     )
@@ -404,10 +404,10 @@ def run(args):
     return payload, table
 
 
-def main(argv=None):
+def main(argv=None, prog=PROG):
     """Runs `keras-memseg analysis ARGV...` (`argv` without the program name); returns the
     exit status. Flags are parsed before TensorFlow loads."""
-    parser = _parser()
+    parser = _parser(prog)
     args = parser.parse_args(argv)
     args.dataset = chosen_dataset(parser, args)
     _quiet(args.verbose >= 2)

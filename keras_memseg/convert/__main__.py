@@ -63,8 +63,8 @@ def _rate(text):
     return value
 
 
-def _parser():
-    p = OneLineErrorParser(prog=PROG, description=__doc__.splitlines()[0])
+def _parser(prog=PROG):
+    p = OneLineErrorParser(prog=prog, description=__doc__.splitlines()[0])
     p.add_argument(
         "source",
         help="a PyTorch checkpoint (.pth), or the name of a published MCIBI preset "
@@ -214,8 +214,8 @@ def _source_url(name, args, table):
     return DilatedResNetBackbone.presets.get(args.preset or "", {}).get("source") or None
 
 
-def main(argv=None):
-    parser = _parser()
+def main(argv=None, prog=PROG):
+    parser = _parser(prog)
     args = parser.parse_args(argv)
     quiet_libraries(args.verbose)
     import warnings

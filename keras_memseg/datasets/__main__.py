@@ -17,9 +17,9 @@ import argparse
 import sys
 
 
-def _parser():
+def _parser(prog="keras-memseg datasets"):
     parser = argparse.ArgumentParser(
-        prog="keras-memseg datasets",
+        prog=prog,
         description=(
             "List the registered datasets, or check a folder of your own images and label "
             "PNGs (ROOT/classes.txt, ROOT/images/<split>/..., ROOT/labels/<split>/...)."
@@ -85,9 +85,9 @@ def _check(root, folder_dataset):
     return 2
 
 
-def main(argv=None):
+def main(argv=None, prog="keras-memseg datasets"):
     """Runs the command with `argv` (default: `sys.argv[1:]`); returns the exit status."""
-    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    args = _parser(prog).parse_args(sys.argv[1:] if argv is None else argv)
     from keras_memseg.datasets import folder_dataset
     from keras_memseg.datasets import registry
 

@@ -83,8 +83,8 @@ def _flag(dest):
     return "--" + dest
 
 
-def _build_parser():
-    parser = OneLineErrorParser(prog=PROG, description=__doc__.splitlines()[0])
+def _build_parser(prog=PROG):
+    parser = OneLineErrorParser(prog=prog, description=__doc__.splitlines()[0])
     model = parser.add_argument(
         "--model",
         default=None,
@@ -196,9 +196,9 @@ def _build_parser():
     return parser
 
 
-def parse_args(argv=None):
+def parse_args(argv=None, prog=PROG):
     """Parses and checks the flags; a bad flag exits with a one-line error (code 2)."""
-    parser = _build_parser()
+    parser = _build_parser(prog)
     args = parser.parse_args(argv)
     for key in ("model", "out"):  # not argparse-required: their old spellings count
         if getattr(args, key) is None:
@@ -329,10 +329,10 @@ def _images_from_glob(pattern):
         yield tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
 
 
-def main(argv=None):
+def main(argv=None, prog=PROG):
     """Runs `keras-memseg export ARGV...` (`argv` without the program name); returns the
     exit status. Flags are parsed and checked before TensorFlow loads."""
-    args = parse_args(argv)
+    args = parse_args(argv, prog)
     from keras_memseg.console import quiet_libraries
 
     quiet_libraries(args.verbose >= 2)

@@ -22,6 +22,9 @@ import sys
 import time
 import warnings
 
+from keras_memseg.console import chosen_dataset
+from keras_memseg.console import data_option
+
 
 def _scales(text):
     try:
@@ -98,29 +101,31 @@ def _translate_aliases(argv, stream=None):
     return out
 
 
-def parse_args(argv=None):
+def parse_args(argv=None, prog="python -m keras_memseg.predict"):
     argv = _translate_aliases(list(sys.argv[1:] if argv is None else argv))
-    parser = argparse.ArgumentParser(
-        prog="python -m keras_memseg.predict", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument(
         "inputs",
         nargs="+",
         metavar="INPUT",
-        help="image files (PNG, JPEG, BMP, ...) and folders of images",
+        help="image files (PNG, JPEG, BMP, ...) and folders of images (e.g. photos/ street.jpg)",
     )
     parser.add_argument(
         "--model",
         required=True,
-        help="a .keras file, a run folder (model.keras), a preset folder or a SavedModel folder",
+        help="a run folder (its model.keras), a .keras file, a preset folder or a SavedModel "
+        "folder (required; e.g. --model runs/sample)",
     )
-    parser.add_argument("--out", required=True, help="output folder (created)")
+    parser.add_argument(
+        "--out", required=True, help="output folder, created (required; e.g. --out predictions)"
+    )
     parser.add_argument(
         "--dataset",
         default=None,
         help="dataset name or folder (camvid, ade20k, ...): its test resize, inference mode, "
-        "class names and palette; default: the model's own",
+        "class names and palette (default: the model's own; e.g. --dataset ade20k)",
     )
+    parser.add_argument("--data", **data_option())
     size = parser.add_mutually_exclusive_group()
     size.add_argument(
         "--test_scale",
@@ -129,30 +134,40 @@ def parse_args(argv=None):
         metavar="H,W",
         help="resize images to H,W (height,width) before the model (keeping the aspect "
         "ratio when the model's/dataset's test resize does: fit within H,W either way "
-        "round); default: the model's or dataset's test scale",
+        "round); default: the model's or dataset's test scale; e.g. --test_scale 512,2048",
     )
     size.add_argument(
         "--full_size",
         action="store_true",
-        help="run at each image's own size (no test resize; memory grows with the image)",
+        help="run at each image's own size (default: off; no test resize, memory grows with "
+        "the image)",
     )
     parser.add_argument(
         "--mode",
         choices=("whole", "slide"),
         default=None,
-        help="whole image or sliding window; default: the model's or dataset's",
+        help="whole image or sliding window (default: the model's or dataset's; e.g. --mode slide)",
     )
     parser.add_argument(
-        "--slide_window", type=_pair, default=None, metavar="H,W", help="sliding window size"
+        "--slide_window",
+        type=_pair,
+        default=None,
+        metavar="H,W",
+        help="sliding window size (default: the model's or dataset's; e.g. --slide_window 512,512)",
     )
     parser.add_argument(
-        "--slide_stride", type=_pair, default=None, metavar="H,W", help="sliding window step"
+        "--slide_stride",
+        type=_pair,
+        default=None,
+        metavar="H,W",
+        help="sliding window step (default: the model's or dataset's; e.g. --slide_stride 341,341)",
     )
     parser.add_argument(
         "--max_size",
         type=_positive_int,
         default=None,
-        help="cap the long side the model sees (pixels); outputs keep the image size",
+        help="cap the long side the model sees, in pixels; outputs keep the image size "
+        "(default: no cap; e.g. --max_size 1024)",
     )
     parser.add_argument(
         "--scales",
@@ -160,11 +175,22 @@ def parse_args(argv=None):
         default=(1.0,),
         help="test-time scales, e.g. 0.75,1.0,1.25 (default 1.0)",
     )
-    parser.add_argument("--flip", action="store_true", help="add horizontally flipped runs")
-    parser.add_argument("--recursive", action="store_true", help="also read subfolders")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument(
-        "--alpha", type=_alpha, default=0.5, help="colour weight of the overlay (0-1, default 0.5)"
+        "--flip", action="store_true", help="add horizontally flipped runs (default: off)"
+    )
+    parser.add_argument(
+        "--recursive", action="store_true", help="also read subfolders (default: off)"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing outputs (default: off: an interrupted run finishes the rest)",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=_alpha,
+        default=0.5,
+        help="colour weight of the overlay, 0-1 (default 0.5; e.g. --alpha 0.3)",
     )
     parser.add_argument(
         "--verbose",
@@ -176,7 +202,9 @@ def parse_args(argv=None):
         help="0: only errors (and the summary if one failed); 1 (default): progress; "
         "2 (bare --verbose): also TensorFlow/absl INFO logs",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.dataset = chosen_dataset(parser, args)
+    return args
 
 
 def _set_logging(verbose):
@@ -226,8 +254,10 @@ class _Progress:
         self.stream.flush()
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def main(argv=None, prog="python -m keras_memseg.predict"):
+    """Runs the command with `argv` (default: `sys.argv[1:]`); `prog`: the name its
+    messages use (`keras-memseg predict` from the console command)."""
+    args = parse_args(argv, prog)
     args.quiet = args.verbose == 0
     _set_logging(args.verbose)
     from keras_memseg.predict import ModelLoadError

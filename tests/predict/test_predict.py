@@ -482,3 +482,16 @@ def test_exif_orientation_read_upright_and_sized_from_the_header(tmp_path):
     np.testing.assert_array_equal(read_image(tmp_path / "plain.png"), stored)
     assert _header_size(tmp_path / "plain.png") == (20, 30)
     assert _header_size(tmp_path / "readme.txt") is None  # read_image says why
+
+
+def test_data_is_a_folder_dataset_and_excludes_dataset(capsys):
+    from keras_memseg.predict.__main__ import parse_args
+
+    args = parse_args(["--model", "m", "x.png", "--out", "o", "--data", "my_data"])
+    assert args.dataset == "my_data"
+    with pytest.raises(SystemExit):
+        parse_args(["--model", "m", "x.png", "--out", "o", "--data", "a", "--dataset", "b"])
+    assert "--data and --dataset both name the dataset" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_args(["--help"], prog="keras-memseg predict")
+    assert capsys.readouterr().out.startswith("usage: keras-memseg predict")
