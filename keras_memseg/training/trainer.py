@@ -26,7 +26,6 @@ from keras_memseg.backbones import DilatedResNetBackbone
 from keras_memseg.backbones.resnet.resnet_pretrained import resolve_source
 from keras_memseg.console import progress_verbosity
 from keras_memseg.convert import load_resnet_weights
-from keras_memseg.evaluation import InferenceConfig
 from keras_memseg.evaluation import compiled_forward
 from keras_memseg.evaluation import evaluate_dataset
 from keras_memseg.evaluation import report_to_json
@@ -89,18 +88,6 @@ def augment_config(config):
         changes["test_scale"] = tuple(config.test_scale)
         changes["test_keep_ratio"] = config.test_keep_ratio
     return dataclasses.replace(aug, **changes)
-
-
-def inference_config(config, info):
-    return InferenceConfig(
-        mode=config.eval_mode,
-        crop_size=tuple(config.eval_crop_size),
-        stride=tuple(config.eval_stride),
-        scales=tuple(config.eval_scales),
-        flip=config.eval_flip,
-        flip_pairs=tuple(info.flip_pairs),
-        probs_before_resize=config.probs_before_resize,
-    )
 
 
 def model_from_run(weights, run_config):
@@ -493,7 +480,7 @@ def _train(
             m,
             eval_ds,
             info.num_classes,
-            inference_config(config, info),
+            model.preprocessor.inference_config(),  # the recipe's, set by build_model
             class_names=info.class_names,
             palette=info.palette,
             show_dir=show_dir,
